@@ -172,3 +172,17 @@ func (p *Process) Signal(sig os.Signal) error { return p.Cmd.Process.Signal(sig)
 
 // Done is closed once the process has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Controller lets fault tests take a running server away and bring it back
+// on the same address with the same data directory.
+type Controller interface {
+	// Kill stops the server abruptly (SIGKILL) and waits until it is gone.
+	Kill(t testing.TB)
+	// Pause freezes the server (SIGSTOP): connections hang instead of failing.
+	Pause(t testing.TB)
+	// Resume undoes Pause (SIGCONT).
+	Resume(t testing.TB)
+	// Restart starts the server again after Kill, on the same address, and
+	// waits until it answers.
+	Restart(t testing.TB)
+}

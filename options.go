@@ -1,0 +1,124 @@
+package ginsession
+
+import (
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginsession/ginsession/backends"
+)
+
+// Options configures the middleware. Every Flask-Session setting has a field;
+// the comment of each names the Flask config key, which is also the
+// environment variable OptionsFromEnv reads.
+//
+// The zero value of every field means "the default", and no default is less
+// safe than Flask-Session 0.8's. Settings whose default is "on" are therefore
+// expressed as opt-outs (NonPermanent, NoRefreshEachRequest,
+// CookieNoHTTPOnly), so that an omitted field can never weaken security.
+// DefaultOptions returns the defaults filled in.
+type Options struct {
+	// Type is SESSION_TYPE: null, memory, redis, memcached, filesystem,
+	// mongodb, sqlalchemy (alias gorm), or any name passed to Register.
+	// Default "null", as in Flask-Session. Ignored when Store is set.
+	Type string
+	// Store, when set, is used instead of building one from Type, e.g.
+	// redisstore.New(client). The middleware does not close it.
+	Store backends.Store
+
+	// SecretKey is SECRET_KEY. Required when UseSigner is set.
+	SecretKey string
+	// SecretKeyFallbacks is SECRET_KEY_FALLBACKS: older keys accepted when
+	// verifying a signed cookie (never used to sign), for key rotation.
+	SecretKeyFallbacks []string
+	// UseSigner is SESSION_USE_SIGNER: sign the session id in the cookie
+	// with itsdangerous' HMAC-SHA1 scheme, as Flask-Session does.
+	UseSigner bool
+
+	// NonPermanent is SESSION_PERMANENT=false: sessions are browser-session
+	// cookies (no Expires). Default: permanent.
+	NonPermanent bool
+	// Lifetime is PERMANENT_SESSION_LIFETIME (default 31 days): the cookie's
+	// Expires for permanent sessions and the server-side expiry of every
+	// session.
+	Lifetime time.Duration
+	// NoRefreshEachRequest is SESSION_REFRESH_EACH_REQUEST=false: an
+	// unmodified session does not get its expiry extended.
+	NoRefreshEachRequest bool
+
+	// KeyPrefix is SESSION_KEY_PREFIX (default "session:"), prepended to the
+	// sid to form the store key.
+	KeyPrefix string
+	// IDLength is SESSION_ID_LENGTH: bytes of entropy in a session id
+	// (default 32, giving 43 base64url characters; minimum 16).
+	IDLength int
+	// SerializationFormat is SESSION_SERIALIZATION_FORMAT: "msgpack"
+	// (default) or "json".
+	SerializationFormat string
+
+	// CookieName is SESSION_COOKIE_NAME (default "session").
+	CookieName string
+	// CookieDomain is SESSION_COOKIE_DOMAIN (default: none, host-only).
+	CookieDomain string
+	// CookiePath is SESSION_COOKIE_PATH (default APPLICATION_ROOT, else "/").
+	CookiePath string
+	// CookieNoHTTPOnly is SESSION_COOKIE_HTTPONLY=false. Default: HttpOnly.
+	CookieNoHTTPOnly bool
+	// CookieSecure is SESSION_COOKIE_SECURE (default false).
+	CookieSecure bool
+	// CookieSameSite is SESSION_COOKIE_SAMESITE. The zero value
+	// (http.SameSiteDefaultMode) means Lax: safer than Flask's unset default.
+	CookieSameSite http.SameSite
+	// CookiePartitioned is SESSION_COOKIE_PARTITIONED (CHIPS; default false).
+	CookiePartitioned bool
+
+	// Redis is SESSION_REDIS (default redis://127.0.0.1:6379).
+	Redis string
+	// Memcached is SESSION_MEMCACHED, comma-separated host:port
+	// (default 127.0.0.1:11211).
+	Memcached string
+	// FileDir is SESSION_FILE_DIR (default ./flask_session).
+	FileDir string
+	// FileThreshold is SESSION_FILE_THRESHOLD (default 500; negative: no limit).
+	FileThreshold int
+	// FileMode is SESSION_FILE_MODE (default 0600).
+	FileMode os.FileMode
+	// MongoDB is SESSION_MONGODB (default mongodb://127.0.0.1:27017).
+	MongoDB string
+	// MongoDBDB is SESSION_MONGODB_DB (default flask_session).
+	MongoDBDB string
+	// MongoDBCollect is SESSION_MONGODB_COLLECT (default sessions).
+	MongoDBCollect string
+	// SQLAlchemy is SESSION_SQLALCHEMY or SQLALCHEMY_DATABASE_URI
+	// (default sqlite:///flask_session.db).
+	SQLAlchemy string
+	// SQLAlchemyTable is SESSION_SQLALCHEMY_TABLE (default sessions).
+	SQLAlchemyTable string
+	// CleanupNRequests is SESSION_CLEANUP_N_REQUESTS: on average once every
+	// N requests, expired entries are removed in the background (stores
+	// implementing backends.Cleaner). 0: off.
+	CleanupNRequests int
+	// MemoryMaxEntries is SESSION_MEMORY_MAX_ENTRIES, the memory store's
+	// bound (0: unlimited).
+	MemoryMaxEntries int
+
+	// StoreTimeout is SESSION_STORE_TIMEOUT: the deadline of each store
+	// call (default 3s).
+	StoreTimeout time.Duration
+	// MaxSize is SESSION_MAX_SIZE: the largest encoded session accepted, in
+	// bytes (default 1 MiB). A larger session is not saved; the request
+	// gets the ErrorHandler with an error matching ErrTooLarge.
+	MaxSize int
+	// MaxRetries is SESSION_MAX_RETRIES: how many times a write that lost a
+	// compare-and-swap race is reapplied on fresh data (default 10).
+	MaxRetries int
+
+	// ErrorHandler answers a request whose session could not be loaded or
+	// saved. Default: log with Logger and answer 503 with a short body.
+	ErrorHandler func(c *gin.Context, err error)
+	// Logger receives diagnostics (default slog.Default()).
+	Logger *slog.Logger
+}
