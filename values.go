@@ -1,0 +1,162 @@
+package ginsession
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/big"
+	"time"
+)
+
+// asInt converts any Go integer, a uint64 up to MaxInt64, or a float64 with an
+// integral value in the int64 range to int64.
+func asInt(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case int:
+		return int64(x), true
+	case int32:
+		return int64(x), true
+	case int16:
+		return int64(x), true
+	case int8:
+		return int64(x), true
+	case uint:
+		if uint64(x) <= math.MaxInt64 {
+			return int64(x), true
+		}
+	case uint64:
+		if x <= math.MaxInt64 {
+			return int64(x), true
+		}
+	case uint32:
+		return int64(x), true
+	case uint16:
+		return int64(x), true
+	case uint8:
+		return int64(x), true
+	case float64:
+		if x == math.Trunc(x) && x >= -(1<<63) && x < 1<<63 {
+			return int64(x), true
+		}
+	case float32:
+		return asInt(float64(x))
+	case *big.Int:
+		if x != nil && x.IsInt64() {
+			return x.Int64(), true
+		}
+	}
+	return 0, false
+}
+
+// asFloat converts floats and integers to float64.
+func asFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case float32:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	case uint:
+		return float64(x), true
+	case *big.Int:
+		if x == nil {
+			return 0, false
+		}
+		f, _ := new(big.Float).SetInt(x).Float64()
+		return f, true
+	}
+	if i, ok := asInt(v); ok {
+		return float64(i), true
+	}
+	return 0, false
+}
+
+// asString returns v when it is a string.
+func asString(v any) (string, bool) {
+	s, ok := v.(string)
+	return s, ok
+}
+
+// asBool returns v when it is a bool.
+func asBool(v any) (bool, bool) {
+	b, ok := v.(bool)
+	return b, ok
+}
+
+// timeLayouts are the string forms asTime accepts: RFC 3339 and Python's
+// isoformat() for naive datetimes (taken as UTC).
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+}
+
+// asTime returns a time.Time value, or parses an RFC 3339 or naive Python
+// isoformat string (naive values are UTC).
+func asTime(v any) (time.Time, bool) {
+	switch x := v.(type) {
+	case time.Time:
+		return x, true
+	case *time.Time:
+		if x != nil {
+			return *x, true
+		}
+	case string:
+		for _, layout := range timeLayouts {
+			if t, err := time.Parse(layout, x); err == nil {
+				return t, true
+			}
+		}
+	}
+	return time.Time{}, false
+}
+
+// convertInto stores the decoded value v into out (a pointer) by way of JSON:
+// []byte becomes base64, time.Time RFC 3339, Map an object with stringified
+// keys and Ext {"type":..,"data":..}.
+func convertInto(v any, out any) error {
+	b, err := jsAppend(nil, toJSONCompatible(v), 1)
+	if err != nil {
+		return fmt.Errorf("ginsession: cannot convert %T: %v", v, err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("ginsession: cannot convert session value into %T: %w", out, err)
+	}
+	return nil
+}
+
+// toJSONCompatible replaces the values JSON cannot hold as such: Ext becomes
+// {"type","data"}; NaN and infinities stay (written as null).
+func toJSONCompatible(v any) any {
+	switch x := v.(type) {
+	case Ext:
+		return map[string]any{"type": int64(x.Type), "data": x.Data}
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = toJSONCompatible(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = toJSONCompatible(e)
+		}
+		return out
+	case Map:
+		out := make(Map, len(x))
+		for i, it := range x {
+			k := it.Key
+			if ext, ok := k.(Ext); ok {
+				k = fmt.Sprintf("ext(%d,%x)", ext.Type, ext.Data)
+			}
+			out[i] = MapItem{Key: k, Value: toJSONCompatible(it.Value)}
+		}
+		return out
+	}
+	return v
+}
