@@ -124,8 +124,13 @@ func mpAppendInt(dst []byte, i int64) []byte {
 	return binary.BigEndian.AppendUint64(dst, uint64(i))
 }
 
+// mpAppendFloat writes f as float64; every NaN is written as Python's
+// canonical quiet NaN (7ff8000000000000), Go's math.NaN() included.
 func mpAppendFloat(dst []byte, f float64) []byte {
 	dst = append(dst, 0xcb)
+	if f != f {
+		return binary.BigEndian.AppendUint64(dst, 0x7ff8000000000000)
+	}
 	return binary.BigEndian.AppendUint64(dst, math.Float64bits(f))
 }
 
