@@ -1,0 +1,23 @@
+// Package storetest is the conformance suite every ginsession backend runs,
+// built-in or third-party, in the style of go-cloud's drivertest packages.
+//
+// A backend's test calls [Run] with a constructor for fresh stores:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) backends.Store {
+//			return mystore.New(client, mystore.Options{})
+//		}, storetest.Options{Granularity: time.Second})
+//	}
+//
+// The suite checks the [backends.Store] contract (round trips, missing and
+// expired keys as found=false with a nil error, overwrite, delete, binary
+// safety, 1 MiB values, 250-byte keys, cancelled contexts, use after Close)
+// and every optional capability the store implements: [backends.Toucher],
+// [backends.CompareAndSwapper] (including 50 concurrent read-modify-write
+// loops on one key), [backends.Cleaner] and [backends.Lister].
+//
+// Every key the suite writes starts with a random per-run prefix, so several
+// runs may share one server. Subtests run in parallel; the expiry subtests
+// sleep a few multiples of [Options.Granularity], so a run against a store
+// with one-second expiry takes about five seconds.
+package storetest
