@@ -1,0 +1,510 @@
+// Package mongostore keeps ginsession sessions in a MongoDB collection, in
+// the document format Flask-Session 0.8 uses, so a Gin service and a Flask
+// service pointed at the same collection share sessions.
+//
+// Each session is one document:
+//
+//	{id: "<prefix><sid>", val: BinData(0, <encoded session>), expiration: ISODate(<UTC, ms>), v: ObjectId}
+//
+// id, val and expiration are exactly Flask-Session's fields. v is a version
+// stamp written by this store on every write so that compare-and-swap can tell
+// a rewritten document from an untouched one even when the bytes are equal;
+// Flask-Session ignores it, and documents written by Flask-Session (which
+// lack it) are handled by comparing val instead.
+//
+// [New] creates, once, a unique index on id and a TTL index on expiration
+// (expireAfterSeconds 0, the index Flask-Session creates). Servers that do
+// not implement TTL indexes (FerretDB answers NotImplemented) are logged once
+// and then rely on the expiry check every read makes and on [Store.Cleanup].
+//
+// The package registers SESSION_TYPE "mongodb", configured by SESSION_MONGODB
+// (URI), SESSION_MONGODB_DB and SESSION_MONGODB_COLLECT.
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/ginsession/ginsession/backends"
+)
+
+// Defaults used when the corresponding Options field is zero.
+const (
+	DefaultURI          = "mongodb://127.0.0.1:27017"
+	DefaultDatabase     = "flask_session"
+	DefaultCollection   = "sessions"
+	DefaultSetupTimeout = 10 * time.Second
+)
+
+// MaxValueSize is the largest value the store accepts: MongoDB's 16 MiB
+// document limit minus room for the other fields. Larger values give an
+// error matching backends.ErrTooLarge and leave the stored value intact.
+const MaxValueSize = 16<<20 - 64<<10
+
+// casValFilterMax is the largest loaded value SaveIf repeats in its filter
+// when the document also carries a version stamp. Above it the stamp alone
+// guards the write, so that filter plus update stay within the server's
+// statement size limit.
+const casValFilterMax = 4 << 20
+
+// codeNotImplemented is the server error code FerretDB answers for TTL indexes.
+const codeNotImplemented = 238
+
+// Options configure a Store. The zero value of every field means its default.
+type Options struct {
+	// Database is the database name (default "flask_session").
+	Database string
+	// Collection is the collection name (default "sessions").
+	Collection string
+	// Logger receives diagnostics (default slog.Default()).
+	Logger *slog.Logger
+	// SetupTimeout bounds the index creation New performs (default 10s).
+	SetupTimeout time.Duration
+}
+
+// Store is a backends.Store on a MongoDB collection. It also implements
+// backends.Toucher, backends.CompareAndSwapper, backends.Cleaner,
+// backends.Lister and io.Closer. It is safe for concurrent use.
+type Store struct {
+	client *mongo.Client
+	coll   *mongo.Collection
+	log    *slog.Logger
+	// ownsClient is set when the factory opened the client, so Close
+	// disconnects it; a client passed to New belongs to the caller.
+	ownsClient bool
+	// ttlIndex reports whether the server accepted the TTL index.
+	ttlIndex bool
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var (
+	_ backends.Store             = (*Store)(nil)
+	_ backends.Toucher           = (*Store)(nil)
+	_ backends.CompareAndSwapper = (*Store)(nil)
+	_ backends.Cleaner           = (*Store)(nil)
+	_ backends.Lister            = (*Store)(nil)
+)
+
+func init() {
+	backends.Register("mongodb", open)
+}
+
+// open is the registered factory: it connects to cfg.MongoDB and builds a
+// Store that disconnects the client on Close.
+func open(ctx context.Context, cfg backends.Config) (backends.Store, error) {
+	uri := cfg.MongoDB
+	if uri == "" {
+		uri = DefaultURI
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		return nil, fmt.Errorf("ginsession: SESSION_MONGODB=%q: %w", uri, err)
+	}
+	s, err := newStore(ctx, client, Options{
+		Database:   cfg.MongoDBDB,
+		Collection: cfg.MongoDBCollect,
+		Logger:     cfg.Log(),
+	})
+	if err != nil {
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = client.Disconnect(dctx)
+		return nil, fmt.Errorf("ginsession: SESSION_MONGODB=%q: %w", uri, err)
+	}
+	s.ownsClient = true
+	return s, nil
+}
+
+// New returns a Store on opts.Database/opts.Collection of client and creates
+// its indexes (a unique index on id, and a TTL index on expiration where the
+// server supports one), waiting at most opts.SetupTimeout. The client stays
+// the caller's: Close does not disconnect it.
+func New(client *mongo.Client, opts Options) (*Store, error) {
+	timeout := opts.SetupTimeout
+	if timeout <= 0 {
+		timeout = DefaultSetupTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return newStore(ctx, client, opts)
+}
+
+func newStore(ctx context.Context, client *mongo.Client, opts Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("ginsession: mongodb: nil client")
+	}
+	if opts.Database == "" {
+		opts.Database = DefaultDatabase
+	}
+	if opts.Collection == "" {
+		opts.Collection = DefaultCollection
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Store{
+		client: client,
+		coll:   client.Database(opts.Database).Collection(opts.Collection),
+		log:    opts.Logger.With("store", "mongodb", "database", opts.Database, "collection", opts.Collection),
+	}
+	if err := s.createIndexes(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// createIndexes creates the unique index on id (required: conditional
+// inserts rely on it) and the TTL index on expiration (optional).
+func (s *Store) createIndexes(ctx context.Context) error {
+	iv := s.coll.Indexes()
+	_, err := iv.CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "id", Value: 1}},
+		Options: options.Index().SetUnique(true).SetName("id_1"),
+	})
+	if err != nil {
+		return fmt.Errorf("ginsession: mongodb: create unique index on %s.id (an existing non-unique index named id_1 or duplicate ids prevent it): %w",
+			s.coll.Name(), err)
+	}
+	_, err = iv.CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "expiration", Value: 1}},
+		Options: options.Index().SetExpireAfterSeconds(0).SetName("expiration_1"),
+	})
+	var se mongo.ServerError
+	switch {
+	case err == nil:
+		s.ttlIndex = true
+	case errors.As(err, &se) && se.HasErrorCode(codeNotImplemented):
+		s.log.Info("ginsession: mongodb: the server does not implement TTL indexes; expired sessions are ignored on read and removed by Cleanup (set SESSION_CLEANUP_N_REQUESTS)",
+			"error", err)
+	case errors.As(err, &se):
+		s.log.Warn("ginsession: mongodb: could not create the TTL index on expiration; expired sessions are ignored on read and removed by Cleanup",
+			"error", err)
+	default:
+		return fmt.Errorf("ginsession: mongodb: create TTL index on %s.expiration: %w", s.coll.Name(), err)
+	}
+	return nil
+}
+
+// HasTTLIndex reports whether the server accepted the TTL index on
+// expiration, so that it removes expired documents by itself. When false,
+// call Cleanup from time to time (the core does when
+// SESSION_CLEANUP_N_REQUESTS is set).
+func (s *Store) HasTTLIndex() bool { return s.ttlIndex }
+
+// Collection returns the collection the store uses.
+func (s *Store) Collection() *mongo.Collection { return s.coll }
+
+// version is the token LoadVersion hands out.
+type version struct {
+	stamp    bson.ObjectID
+	hasStamp bool
+	val      bson.RawValue // the loaded val exactly as stored
+}
+
+// stored is the projection every read decodes.
+type stored struct {
+	Val bson.RawValue  `bson:"val"`
+	V   *bson.ObjectID `bson:"v,omitempty"`
+}
+
+func (s *Store) check(ctx context.Context) error {
+	if s.closed.Load() {
+		return fmt.Errorf("ginsession: mongodb: %w", backends.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("ginsession: mongodb: %w", err)
+	}
+	return nil
+}
+
+func wrap(op string, err error) error {
+	return fmt.Errorf("ginsession: mongodb: %s: %w", op, err)
+}
+
+func now() bson.DateTime { return bson.NewDateTimeFromTime(time.Now()) }
+
+func expiry(ttl time.Duration) bson.DateTime {
+	return bson.NewDateTimeFromTime(time.Now().Add(ttl))
+}
+
+// live matches the live document of key.
+func live(key string, at bson.DateTime) bson.D {
+	return bson.D{{Key: "id", Value: key}, {Key: "expiration", Value: bson.D{{Key: "$gt", Value: at}}}}
+}
+
+func binary(data []byte) bson.Binary {
+	if data == nil {
+		data = []byte{}
+	}
+	return bson.Binary{Subtype: bson.TypeBinaryGeneric, Data: data}
+}
+
+func tooLarge(data []byte) error {
+	if len(data) > MaxValueSize {
+		return fmt.Errorf("ginsession: mongodb: value of %d bytes exceeds %d: %w", len(data), MaxValueSize, backends.ErrTooLarge)
+	}
+	return nil
+}
+
+// valBytes copies the binary payload out of a stored val.
+func valBytes(key string, v bson.RawValue) ([]byte, error) {
+	if v.Type != bson.TypeBinary {
+		return nil, fmt.Errorf("ginsession: mongodb: document %q: val is BSON %s, want binary", key, v.Type)
+	}
+	_, data, ok := v.BinaryOK()
+	if !ok {
+		return nil, fmt.Errorf("ginsession: mongodb: document %q: malformed val", key)
+	}
+	return append([]byte{}, data...), nil
+}
+
+var projection = bson.D{{Key: "_id", Value: 0}, {Key: "val", Value: 1}, {Key: "v", Value: 1}}
+
+// Load returns the value of key if its document exists and has not expired.
+func (s *Store) Load(ctx context.Context, key string) ([]byte, bool, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, false, err
+	}
+	var doc stored
+	err := s.coll.FindOne(ctx, live(key, now()), options.FindOne().SetProjection(projection)).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, wrap("load", err)
+	}
+	data, err := valBytes(key, doc.Val)
+	if err != nil {
+		return nil, false, err
+	}
+	return data, true, nil
+}
+
+// Save stores data under key with an expiry ttl from now (upsert).
+func (s *Store) Save(ctx context.Context, key string, data []byte, ttl time.Duration) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if err := tooLarge(data); err != nil {
+		return err
+	}
+	update := bson.D{{Key: "$set", Value: bson.D{
+		{Key: "id", Value: key},
+		{Key: "val", Value: binary(data)},
+		{Key: "expiration", Value: expiry(ttl)},
+		{Key: "v", Value: bson.NewObjectID()},
+	}}}
+	opts := options.UpdateOne().SetUpsert(true)
+	var err error
+	// Two upserts of a new id can race: the loser's insert hits the unique
+	// index. The document exists then, so the retry updates it.
+	for range 3 {
+		_, err = s.coll.UpdateOne(ctx, bson.D{{Key: "id", Value: key}}, update, opts)
+		if err == nil || !mongo.IsDuplicateKeyError(err) {
+			break
+		}
+	}
+	if err != nil {
+		return s.writeErr("save", err)
+	}
+	return nil
+}
+
+// writeErr maps the server's size errors to ErrTooLarge.
+func (s *Store) writeErr(op string, err error) error {
+	var se mongo.ServerError
+	if errors.As(err, &se) && (se.HasErrorCode(10334) || se.HasErrorCode(17419) || se.HasErrorCode(17420)) {
+		return fmt.Errorf("ginsession: mongodb: %s: %w (%w)", op, backends.ErrTooLarge, err)
+	}
+	return wrap(op, err)
+}
+
+// Delete removes key's document.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if _, err := s.coll.DeleteOne(ctx, bson.D{{Key: "id", Value: key}}); err != nil {
+		return wrap("delete", err)
+	}
+	return nil
+}
+
+// Touch sets the expiry of key's live document to ttl from now; it changes
+// only expiration, never val, and never creates a document.
+func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: "expiration", Value: expiry(ttl)}}}}
+	if _, err := s.coll.UpdateOne(ctx, live(key, now()), update); err != nil {
+		return wrap("touch", err)
+	}
+	return nil
+}
+
+// LoadVersion loads key with a version token for SaveIf. With refresh > 0 it
+// sets the expiry to refresh from now in the same round trip
+// (findAndModify) and reports Refreshed.
+func (s *Store) LoadVersion(ctx context.Context, key string, refresh time.Duration) (backends.Record, error) {
+	if err := s.check(ctx); err != nil {
+		return backends.Record{}, err
+	}
+	var doc stored
+	var err error
+	if refresh > 0 {
+		update := bson.D{{Key: "$set", Value: bson.D{{Key: "expiration", Value: expiry(refresh)}}}}
+		err = s.coll.FindOneAndUpdate(ctx, live(key, now()), update,
+			options.FindOneAndUpdate().SetProjection(projection)).Decode(&doc)
+	} else {
+		err = s.coll.FindOne(ctx, live(key, now()), options.FindOne().SetProjection(projection)).Decode(&doc)
+	}
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return backends.Record{}, nil
+	}
+	if err != nil {
+		return backends.Record{}, wrap("load", err)
+	}
+	data, err := valBytes(key, doc.Val)
+	if err != nil {
+		return backends.Record{}, err
+	}
+	v := &version{val: bson.RawValue{Type: doc.Val.Type, Value: append([]byte{}, doc.Val.Value...)}}
+	if doc.V != nil {
+		v.stamp, v.hasStamp = *doc.V, true
+	}
+	return backends.Record{Data: data, Found: true, Version: v, Refreshed: refresh > 0}, nil
+}
+
+// SaveIf writes data under key only if the document still holds the version
+// LoadVersion returned (same stamp and same val, still live); a nil version
+// writes only if no live document exists. Otherwise it writes nothing and
+// returns an error matching backends.ErrConflict.
+func (s *Store) SaveIf(ctx context.Context, key string, data []byte, ver any, ttl time.Duration) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if err := tooLarge(data); err != nil {
+		return err
+	}
+	at := now()
+	set := bson.D{
+		{Key: "id", Value: key},
+		{Key: "val", Value: binary(data)},
+		{Key: "expiration", Value: expiry(ttl)},
+		{Key: "v", Value: bson.NewObjectID()},
+	}
+	update := bson.D{{Key: "$set", Value: set}}
+
+	if ver == nil {
+		// Replace an expired document, or insert; a live one makes the
+		// upsert's insert hit the unique index on id.
+		filter := bson.D{
+			{Key: "id", Value: key},
+			{Key: "expiration", Value: bson.D{{Key: "$not", Value: bson.D{{Key: "$gt", Value: at}}}}},
+		}
+		_, err := s.coll.UpdateOne(ctx, filter, update, options.UpdateOne().SetUpsert(true))
+		if mongo.IsDuplicateKeyError(err) {
+			return fmt.Errorf("ginsession: mongodb: %q already exists: %w", key, backends.ErrConflict)
+		}
+		if err != nil {
+			return s.writeErr("save", err)
+		}
+		return nil
+	}
+
+	v, ok := ver.(*version)
+	if !ok || v == nil {
+		return fmt.Errorf("ginsession: mongodb: version %T is not from this store: %w", ver, backends.ErrConflict)
+	}
+	filter := live(key, at)
+	if v.hasStamp {
+		filter = append(filter, bson.E{Key: "v", Value: v.stamp})
+	} else {
+		filter = append(filter, bson.E{Key: "v", Value: bson.D{{Key: "$exists", Value: false}}})
+	}
+	// val catches writers that keep v, such as Flask-Session on pymongo 4
+	// ($set of id, val, expiration).
+	if !v.hasStamp || len(v.val.Value) <= casValFilterMax {
+		if len(v.val.Value)+len(data) > MaxValueSize {
+			return fmt.Errorf("ginsession: mongodb: conditional write of %d bytes over a %d-byte value without a version stamp: %w",
+				len(data), len(v.val.Value), backends.ErrTooLarge)
+		}
+		filter = append(filter, bson.E{Key: "val", Value: v.val})
+	}
+	res, err := s.coll.UpdateOne(ctx, filter, update)
+	if err != nil {
+		return s.writeErr("save", err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("ginsession: mongodb: %q changed since it was loaded: %w", key, backends.ErrConflict)
+	}
+	return nil
+}
+
+// Cleanup deletes every document whose expiration has passed and reports
+// how many it deleted. With a TTL index the server does this by itself
+// about once a minute; without one (FerretDB) this is the only removal.
+func (s *Store) Cleanup(ctx context.Context) (int, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	res, err := s.coll.DeleteMany(ctx, bson.D{{Key: "expiration", Value: bson.D{{Key: "$lte", Value: now()}}}})
+	if err != nil {
+		return 0, wrap("cleanup", err)
+	}
+	return int(res.DeletedCount), nil
+}
+
+// Keys returns the ids (prefix included) of every live document.
+func (s *Store) Keys(ctx context.Context) ([]string, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	filter := bson.D{{Key: "expiration", Value: bson.D{{Key: "$gt", Value: now()}}}}
+	cur, err := s.coll.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "id", Value: 1}}))
+	if err != nil {
+		return nil, wrap("keys", err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	keys := []string{}
+	for cur.Next(ctx) {
+		id, ok := cur.Current.Lookup("id").StringValueOK()
+		if ok {
+			keys = append(keys, id)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return nil, wrap("keys", err)
+	}
+	return keys, nil
+}
+
+// Close marks the store closed; later calls fail with backends.ErrClosed.
+// It disconnects the client only when the registered factory created it.
+// Calling Close again is harmless.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		if s.ownsClient {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := s.client.Disconnect(ctx); err != nil {
+				s.closeErr = wrap("close", err)
+			}
+		}
+	})
+	return s.closeErr
+}
