@@ -105,18 +105,33 @@ func (s *suite) tests() []subtest {
 		{"Keys", s.testKeys},
 		{"LongTTL", s.testLongTTL},
 		{"ConcurrentSaves", s.testConcurrentSaves},
+		{"Touch", s.testTouch},
+		{"CompareAndSwap", s.testCAS},
+		{"CompareAndSwapConcurrent", s.testCASConcurrent},
+		{"Timed", s.testTimed},
+	}
+}
+
+// testTimed runs the subtests that sleep past an expiry all at once, each
+// in its own goroutine: subtests started with t.Run without t.Parallel do
+// not count against -parallel, so the whole group costs one sleep however
+// few parallel slots there are.
+func (s *suite) testTimed(t *testing.T) {
+	timed := []subtest{
 		{"Expiry", s.testExpiry},
 		{"ShortTTL", s.testShortTTL},
 		{"OverwriteResetsExpiry", s.testOverwriteResetsExpiry},
-		{"Touch", s.testTouch},
 		{"TouchExtendsExpiry", s.testTouchExtends},
-		{"CompareAndSwap", s.testCAS},
-		{"CompareAndSwapConcurrent", s.testCASConcurrent},
 		{"CompareAndSwapExpiry", s.testCASExpiry},
 		{"LoadVersionRefresh", s.testLoadVersionRefresh},
 		{"Cleanup", s.testCleanup},
 		{"Lister", s.testLister},
 	}
+	var wg sync.WaitGroup
+	for _, tc := range timed {
+		wg.Go(func() { t.Run(tc.name, tc.fn) })
+	}
+	wg.Wait()
 }
 
 // ttl is the short TTL the expiry subtests use.
