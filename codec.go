@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"reflect"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -115,14 +115,13 @@ func encodeError(e *entry, err error) error {
 	return fmt.Errorf("ginsession: %v %s", err, where)
 }
 
-// sortedKeys returns the keys of m in ascending order.
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
+// appendSortedKeys appends the keys of m to dst and sorts them.
+func appendSortedKeys(dst []string, m map[string]any) []string {
 	for k := range m {
-		keys = append(keys, k)
+		dst = append(dst, k)
 	}
-	sort.Strings(keys)
-	return keys
+	slices.Sort(dst)
+	return dst
 }
 
 var (

@@ -307,7 +307,8 @@ func jsAppend(dst []byte, v any, depth int) ([]byte, error) {
 		}
 		dst = append(dst, '{')
 		var err error
-		for i, k := range sortedKeys(x) {
+		var stack [16]string
+		for i, k := range appendSortedKeys(stack[:0], x) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
@@ -376,8 +377,9 @@ func jsAppend(dst []byte, v any, depth int) ([]byte, error) {
 // jsonDecoder is a small order-preserving JSON parser producing the generic
 // value types.
 type jsonDecoder struct {
-	src []byte
-	pos int
+	src    []byte
+	srcStr string // src as a string, made on first use: unescaped strings share it
+	pos    int
 }
 
 func (d *jsonDecoder) errorf(format string, args ...any) error {
@@ -447,7 +449,7 @@ func (jsonFormat) decode(src []byte) ([]entry, error) {
 			if err != nil {
 				return nil, err
 			}
-			entries, index = addEntry(entries, index, k, v)
+			entries, index = addStringEntry(entries, index, k, v)
 			d.skipSpace()
 			if d.pos < len(src) && src[d.pos] == ',' {
 				d.pos++
@@ -707,7 +709,10 @@ func (d *jsonDecoder) str() (string, error) {
 	for i < len(d.src) {
 		c := d.src[i]
 		if c == '"' {
-			s := string(d.src[d.pos:i])
+			if d.srcStr == "" {
+				d.srcStr = string(d.src)
+			}
+			s := d.srcStr[d.pos:i]
 			d.pos = i + 1
 			return s, nil
 		}

@@ -249,7 +249,8 @@ func mpAppend(dst []byte, v any, depth int) ([]byte, error) {
 			}
 		}
 		var err error
-		for _, k := range sortedKeys(x) {
+		var stack [16]string
+		for _, k := range appendSortedKeys(stack[:0], x) {
 			if dst, err = mpAppendString(dst, k); err != nil {
 				return dst, err
 			}
@@ -317,11 +318,23 @@ func mpAppend(dst []byte, v any, depth int) ([]byte, error) {
 	return mpAppend(dst, n, depth)
 }
 
-// mpDecoder reads msgpack from src.
+// mpItem is a map item being decoded; string keys stay unboxed.
+type mpItem struct {
+	skey  string
+	key   any
+	isStr bool
+	val   any
+}
+
+// mpDecoder reads msgpack from src. Decoded strings are substrings of one
+// copy of src (one allocation per decode instead of one per string); they
+// keep that copy alive, which for a session value of a few KB is the cheaper
+// trade.
 type mpDecoder struct {
 	src   []byte
+	str   string // src as a string, made on first use: decoded strings share it
 	pos   int
-	items []MapItem // scratch stack for nested maps
+	items []mpItem // scratch stack for nested maps
 }
 
 func (d *mpDecoder) errorf(format string, args ...any) error {
@@ -382,17 +395,18 @@ func (d *mpDecoder) decodeString(n uint64) (string, error) {
 	if !utf8.Valid(b) {
 		return "", d.errorf("invalid UTF-8 in str at offset %d", d.pos)
 	}
+	start := d.pos
 	d.pos += int(n)
-	// Common session keys are interned (no allocation).
 	switch string(b) {
 	case "_permanent":
 		return "_permanent", nil
-	case "_flashes":
-		return "_flashes", nil
 	case "":
 		return "", nil
 	}
-	return string(b), nil
+	if d.str == "" {
+		d.str = string(d.src)
+	}
+	return d.str[start:d.pos], nil
 }
 
 // strLen returns the length of the str whose header byte is c, or ok=false.
@@ -468,32 +482,37 @@ func (d *mpDecoder) arrayLen(c byte) (uint64, error) {
 // Python dict).
 func addEntry(entries []entry, index map[string]int, key any, val any) ([]entry, map[string]int) {
 	if s, ok := key.(string); ok {
-		if index != nil {
-			if i, dup := index[s]; dup {
+		return addStringEntry(entries, index, s, val)
+	}
+	return append(entries, entry{foreign: key, val: val}), index
+}
+
+// addStringEntry is addEntry for a string key.
+func addStringEntry(entries []entry, index map[string]int, s string, val any) ([]entry, map[string]int) {
+	if index != nil {
+		if i, dup := index[s]; dup {
+			entries[i].val = val
+			return entries, index
+		}
+		index[s] = len(entries)
+	} else {
+		for i := range entries {
+			if entries[i].foreign == nil && entries[i].key == s {
 				entries[i].val = val
 				return entries, index
 			}
-			index[s] = len(entries)
-		} else {
-			for i := range entries {
-				if entries[i].foreign == nil && entries[i].key == s {
-					entries[i].val = val
-					return entries, index
-				}
-			}
-			if len(entries) >= 32 {
-				index = make(map[string]int, 64)
-				for i := range entries {
-					if entries[i].foreign == nil {
-						index[entries[i].key] = i
-					}
-				}
-				index[s] = len(entries)
-			}
 		}
-		return append(entries, entry{key: s, val: val}), index
+		if len(entries) >= 32 {
+			index = make(map[string]int, 64)
+			for i := range entries {
+				if entries[i].foreign == nil {
+					index[entries[i].key] = i
+				}
+			}
+			index[s] = len(entries)
+		}
 	}
-	return append(entries, entry{foreign: key, val: val}), index
+	return append(entries, entry{key: s, val: val}), index
 }
 
 func (d *mpDecoder) topMap() ([]entry, error) {
@@ -509,19 +528,19 @@ func (d *mpDecoder) topMap() ([]entry, error) {
 	entries := make([]entry, 0, n)
 	var index map[string]int
 	for i := uint64(0); i < n; i++ {
-		at := d.pos
-		key, err := d.key(2)
+		skey, key, isStr, err := d.key(2)
 		if err != nil {
 			return nil, err
-		}
-		if key == nil {
-			return nil, d.errorf("nil session key at offset %d", at)
 		}
 		val, err := d.value(2)
 		if err != nil {
 			return nil, err
 		}
-		entries, index = addEntry(entries, index, key, val)
+		if isStr {
+			entries, index = addStringEntry(entries, index, skey, val)
+		} else {
+			entries = append(entries, entry{foreign: key, val: val})
+		}
 	}
 	return entries, nil
 }
@@ -556,45 +575,48 @@ func (d *mpDecoder) topPairs() ([]entry, error) {
 		if m != 2 {
 			return nil, d.errorf("top-level array element at offset %d has %d items, want a [key, value] pair", at, m)
 		}
-		key, err := d.key(3)
+		skey, key, isStr, err := d.key(3)
 		if err != nil {
 			return nil, err
-		}
-		if key == nil {
-			return nil, d.errorf("nil session key at offset %d", at)
 		}
 		val, err := d.value(3)
 		if err != nil {
 			return nil, err
 		}
-		entries, index = addEntry(entries, index, key, val)
+		if isStr {
+			entries, index = addStringEntry(entries, index, skey, val)
+		} else {
+			entries = append(entries, entry{foreign: key, val: val})
+		}
 	}
 	return entries, nil
 }
 
-// key reads a map key: a string, or a scalar (int, bytes, ...) kept as is.
-func (d *mpDecoder) key(depth int) (any, error) {
+// key reads a map key: a string (returned unboxed, isStr true), or a scalar
+// (int, bytes, ...) kept as is in k.
+func (d *mpDecoder) key(depth int) (s string, k any, isStr bool, err error) {
 	at := d.pos
 	c, err := d.read1()
 	if err != nil {
-		return nil, err
+		return "", nil, false, err
 	}
 	if n, ok, err := d.strLen(c); ok {
 		if err != nil {
-			return nil, err
+			return "", nil, false, err
 		}
-		return d.decodeString(n)
+		s, err := d.decodeString(n)
+		return s, nil, true, err
 	}
 	d.pos = at
 	v, err := d.value(depth)
 	if err != nil {
-		return nil, err
+		return "", nil, false, err
 	}
 	switch v.(type) {
-	case []any, map[string]any, Map:
-		return nil, d.errorf("unsupported map key type %T at offset %d", v, at)
+	case nil, []any, map[string]any, Map:
+		return "", nil, false, d.errorf("unsupported map key type %T at offset %d", v, at)
 	}
-	return v, nil
+	return "", v, false, nil
 }
 
 // value reads one value at nesting level depth.
@@ -757,7 +779,7 @@ func (d *mpDecoder) mapValue(n uint64, depth int, at int) (any, error) {
 	start := len(d.items)
 	allStrings := true
 	for i := uint64(0); i < n; i++ {
-		k, err := d.key(depth + 1)
+		sk, k, isStr, err := d.key(depth + 1)
 		if err != nil {
 			return nil, err
 		}
@@ -765,22 +787,26 @@ func (d *mpDecoder) mapValue(n uint64, depth int, at int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, ok := k.(string); !ok {
+		if !isStr {
 			allStrings = false
 		}
-		d.items = append(d.items, MapItem{Key: k, Value: v})
+		d.items = append(d.items, mpItem{skey: sk, key: k, isStr: isStr, val: v})
 	}
 	items := d.items[start:]
 	var out any
 	if allStrings {
 		m := make(map[string]any, len(items))
 		for _, it := range items {
-			m[it.Key.(string)] = it.Value
+			m[it.skey] = it.val
 		}
 		out = m
 	} else {
 		m := make(Map, 0, len(items))
-		for _, it := range items {
+		for _, sit := range items {
+			it := MapItem{Key: sit.key, Value: sit.val}
+			if sit.isStr {
+				it.Key = sit.skey
+			}
 			dup := false
 			for j := range m {
 				if mapKeyEqual(m[j].Key, it.Key) {

@@ -1,0 +1,531 @@
+package ginsession
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"math"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+)
+
+func one(key string, v any) []entry { return []entry{{key: key, val: v}} }
+
+// mpValue encodes {"k": v} and returns the bytes of v only.
+func mpValue(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := msgpackCodec.encode(nil, one("k", v))
+	if err != nil {
+		t.Fatalf("encode %T: %v", v, err)
+	}
+	return b[3:] // 81 a1 6b
+}
+
+func mpDecodeValue(t *testing.T, raw []byte) (any, error) {
+	t.Helper()
+	src := append([]byte{0x81, 0xa1, 'k'}, raw...)
+	es, err := msgpackCodec.decode(src)
+	if err != nil {
+		return nil, err
+	}
+	return es[0].val, nil
+}
+
+func TestMsgpackInts(t *testing.T) {
+	cases := []struct {
+		v    any
+		hex  string
+		back any
+	}{
+		{0, "00", int64(0)},
+		{127, "7f", int64(127)},
+		{128, "cc80", int64(128)},
+		{255, "ccff", int64(255)},
+		{256, "cd0100", int64(256)},
+		{65535, "cdffff", int64(65535)},
+		{65536, "ce00010000", int64(65536)},
+		{uint32(math.MaxUint32), "ceffffffff", int64(math.MaxUint32)},
+		{int64(1) << 32, "cf0000000100000000", int64(1) << 32},
+		{int64(math.MaxInt64), "cf7fffffffffffffff", int64(math.MaxInt64)},
+		{uint64(math.MaxUint64), "cfffffffffffffffff", uint64(math.MaxUint64)},
+		{-1, "ff", int64(-1)},
+		{-32, "e0", int64(-32)},
+		{-33, "d0df", int64(-33)},
+		{int8(-128), "d080", int64(-128)},
+		{int16(-129), "d1ff7f", int64(-129)},
+		{-32768, "d18000", int64(-32768)},
+		{-32769, "d2ffff7fff", int64(-32769)},
+		{int32(math.MinInt32), "d280000000", int64(math.MinInt32)},
+		{int64(math.MinInt32) - 1, "d3ffffffff7fffffff", int64(math.MinInt32) - 1},
+		{int64(math.MinInt64), "d38000000000000000", int64(math.MinInt64)},
+		{uint8(200), "ccc8", int64(200)},
+		{uint16(300), "cd012c", int64(300)},
+		{uint(7), "07", int64(7)},
+		{big.NewInt(-5), "fb", int64(-5)},
+		{new(big.Int).SetUint64(math.MaxUint64), "cfffffffffffffffff", uint64(math.MaxUint64)},
+	}
+	for _, c := range cases {
+		got := mpValue(t, c.v)
+		if hex.EncodeToString(got) != c.hex {
+			t.Errorf("%T(%v): got %x, want %s", c.v, c.v, got, c.hex)
+		}
+		back, err := mpDecodeValue(t, got)
+		if err != nil || back != c.back {
+			t.Errorf("%s decodes to %#v, %v; want %#v", c.hex, back, err, c.back)
+		}
+	}
+	// Over-wide encodings are accepted.
+	for h, want := range map[string]any{
+		"d30000000000000001": int64(1), "d3ffffffffffffffff": int64(-1), "cf0000000000000005": int64(5),
+		"d200000064": int64(100), "cc07": int64(7), "d1fffe": int64(-2), "d000": int64(0),
+	} {
+		raw, _ := hex.DecodeString(h)
+		if got, err := mpDecodeValue(t, raw); err != nil || got != want {
+			t.Errorf("%s: got %#v, %v", h, got, err)
+		}
+	}
+	huge, _ := new(big.Int).SetString("18446744073709551616", 10)
+	if _, err := msgpackCodec.encode(nil, one("big", huge)); err == nil {
+		t.Error("2**64 encoded in msgpack")
+	}
+}
+
+func TestMsgpackFloats(t *testing.T) {
+	if got := hex.EncodeToString(mpValue(t, float32(0.1))); got != "cb3fb99999a0000000" {
+		t.Errorf("float32 0.1: %s", got)
+	}
+	if got := hex.EncodeToString(mpValue(t, 1.0)); got != "cb3ff0000000000000" {
+		t.Errorf("1.0: %s", got)
+	}
+	if got := hex.EncodeToString(mpValue(t, math.Copysign(0, -1))); got != "cb8000000000000000" {
+		t.Errorf("-0.0: %s", got)
+	}
+	if got := hex.EncodeToString(mpValue(t, math.NaN())); got != "cb7ff8000000000000" {
+		t.Errorf("NaN: %s", got)
+	}
+	raw, _ := hex.DecodeString("ca3dcccccd")
+	v, err := mpDecodeValue(t, raw)
+	if err != nil || v != float64(float32(0.1)) {
+		t.Errorf("float32 decode: %#v, %v", v, err)
+	}
+}
+
+func TestMsgpackStringAndBinSizes(t *testing.T) {
+	for _, n := range []int{0, 31, 32, 255, 256, 65535, 65536} {
+		s := strings.Repeat("x", n)
+		b := mpValue(t, s)
+		var hdr string
+		switch {
+		case n < 32:
+			hdr = hex.EncodeToString([]byte{0xa0 | byte(n)})
+		case n < 256:
+			hdr = "d9" + hex.EncodeToString([]byte{byte(n)})
+		case n < 65536:
+			hdr = "da" + hex.EncodeToString([]byte{byte(n >> 8), byte(n)})
+		default:
+			hdr = "db00010000"
+		}
+		if got := hex.EncodeToString(b[:len(b)-n]); got != hdr {
+			t.Errorf("str %d: header %s, want %s", n, got, hdr)
+		}
+		back, err := mpDecodeValue(t, b)
+		if err != nil || back != s {
+			t.Errorf("str %d: round trip failed: %v", n, err)
+		}
+
+		bin := bytes.Repeat([]byte{0xab}, n)
+		b = mpValue(t, bin)
+		switch {
+		case n < 256:
+			hdr = "c4" + hex.EncodeToString([]byte{byte(n)})
+		case n < 65536:
+			hdr = "c5" + hex.EncodeToString([]byte{byte(n >> 8), byte(n)})
+		default:
+			hdr = "c600010000"
+		}
+		if got := hex.EncodeToString(b[:len(b)-n]); got != hdr {
+			t.Errorf("bin %d: header %s, want %s", n, got, hdr)
+		}
+		back, err = mpDecodeValue(t, b)
+		if bb, ok := back.([]byte); err != nil || !ok || !bytes.Equal(bb, bin) {
+			t.Errorf("bin %d: round trip failed: %v", n, err)
+		}
+	}
+	// str8/16/32 for tiny strings and as keys
+	raw, _ := hex.DecodeString("de0003d90a5f7065726d616e656e74c3d90161da000178db000000046c697374dd00000002d90170a171")
+	es, err := msgpackCodec.decode(raw)
+	if err != nil || len(es) != 3 || es[1].key != "a" || es[1].val != "x" {
+		t.Fatalf("wide headers: %s, %v", fmtEntries(es), err)
+	}
+	if _, err := msgpackCodec.encode(nil, one("s", "\xff")); err == nil {
+		t.Error("invalid UTF-8 string encoded")
+	}
+	if _, err := msgpackCodec.decode([]byte{0x81, 0xa1, 'k', 0xa1, 0xff}); err == nil {
+		t.Error("invalid UTF-8 str decoded")
+	}
+}
+
+func TestMsgpackContainers(t *testing.T) {
+	arr := make([]any, 16)
+	for i := range arr {
+		arr[i] = i
+	}
+	if got := hex.EncodeToString(mpValue(t, arr[:15])[:1]); got != "9f" {
+		t.Errorf("fixarray 15: %s", got)
+	}
+	if got := hex.EncodeToString(mpValue(t, arr)[:3]); got != "dc0010" {
+		t.Errorf("array16: %s", got)
+	}
+	big := make([]any, 70000)
+	if got := hex.EncodeToString(mpValue(t, big)[:5]); got != "dd00011170" {
+		t.Errorf("array32: %s", got)
+	}
+	m := map[string]any{}
+	for i := 0; i < 16; i++ {
+		m[string(rune('a'+i))] = i
+	}
+	b := mpValue(t, m)
+	if b[0] != 0xde || b[1] != 0 || b[2] != 16 || b[3] != 0xa1 || b[4] != 'a' {
+		t.Errorf("map16 sorted: %x", b[:6])
+	}
+	// A map16 header for a tiny map.
+	raw, _ := hex.DecodeString("de0001a16101")
+	v, err := mpDecodeValue(t, raw)
+	if mm, ok := v.(map[string]any); err != nil || !ok || mm["a"] != int64(1) {
+		t.Errorf("map16 tiny: %#v, %v", v, err)
+	}
+	// Int keys give a Map and survive re-encoding.
+	raw, _ = hex.DecodeString("8201a36f6e65ffa96d696e7573206f6e65")
+	v, err = mpDecodeValue(t, raw)
+	if mm, ok := v.(Map); err != nil || !ok || len(mm) != 2 || mm[0].Key != int64(1) || mm[1].Key != int64(-1) {
+		t.Errorf("int keys: %#v, %v", v, err)
+	}
+	if !bytes.Equal(mpValue(t, v), raw) {
+		t.Error("Map not re-encoded unchanged")
+	}
+	// Ext kept as is, in fixext and ext8 forms.
+	for _, h := range []string{"d4052a", "d5050102", "c703050a0b0c", "d80500000000000000000000000000000000"} {
+		raw, _ := hex.DecodeString(h)
+		v, err := mpDecodeValue(t, raw)
+		if _, ok := v.(Ext); err != nil || !ok || !bytes.Equal(mpValue(t, v), raw) {
+			t.Errorf("ext %s: %#v, %v", h, v, err)
+		}
+	}
+	// Top-level: array of pairs, bin key, nil.
+	es, err := msgpackCodec.decode([]byte{0x91, 0x92, 0xa1, 'k', 0x01})
+	if err != nil || len(es) != 1 || es[0].key != "k" || es[0].val != int64(1) {
+		t.Errorf("array of pairs: %s, %v", fmtEntries(es), err)
+	}
+	es, err = msgpackCodec.decode([]byte{0x81, 0xc4, 0x01, 'b', 0x01})
+	if err != nil || len(es) != 1 || !bytes.Equal(es[0].foreign.([]byte), []byte("b")) {
+		t.Errorf("bin key: %s, %v", fmtEntries(es), err)
+	}
+	if re, _ := msgpackCodec.encode(nil, es); !bytes.Equal(re, []byte{0x81, 0xc4, 0x01, 'b', 0x01}) {
+		t.Errorf("bin key re-encoded as %x", re)
+	}
+	if _, err := msgpackCodec.decode([]byte{0xc0}); !errors.Is(err, errNoSession) {
+		t.Errorf("nil: %v", err)
+	}
+	// Duplicate keys: the last value wins at the first position.
+	es, err = msgpackCodec.decode([]byte{0x83, 0xa1, 'a', 0x01, 0xa1, 'b', 0x02, 0xa1, 'a', 0x03})
+	if err != nil || len(es) != 2 || es[0].val != int64(3) {
+		t.Errorf("duplicates: %s, %v", fmtEntries(es), err)
+	}
+}
+
+func TestMsgpackTime(t *testing.T) {
+	cases := []struct {
+		t   time.Time
+		hex string
+	}{
+		{time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), "d6ff65937d25"},
+		{time.Date(2024, 1, 2, 3, 4, 5, 123456000, time.UTC), "d7ff1d6f280065937d25"},
+		{time.Date(2024, 1, 2, 3, 4, 5, 123456789, time.UTC), "d7ff1d6f345465937d25"},
+		{time.Unix(0, 0), "d6ff00000000"},
+		{time.Unix(1<<32, 0), "d7ff0000000100000000"},
+		{time.Date(1969, 7, 20, 20, 17, 40, 0, time.UTC), "c70cff00000000ffffffffff2795e4"},
+		{time.Date(2600, 1, 1, 0, 0, 0, 0, time.UTC), "c70cff0000000000000004a0fe7280"},
+		{time.Date(2024, 1, 2, 8, 34, 5, 0, time.FixedZone("", 5*3600+1800)), "d6ff65937d25"},
+	}
+	for _, c := range cases {
+		b := mpValue(t, c.t)
+		if hex.EncodeToString(b) != c.hex {
+			t.Errorf("%v: got %x, want %s", c.t, b, c.hex)
+		}
+		v, err := mpDecodeValue(t, b)
+		tm, ok := v.(time.Time)
+		if err != nil || !ok || !tm.Equal(c.t) || tm.Location() != time.UTC {
+			t.Errorf("%s decodes to %#v, %v", c.hex, v, err)
+		}
+	}
+	for _, h := range []string{"d5ff0000", "c703ff000000", "d7fffffffffc00000000"} {
+		raw, _ := hex.DecodeString(h)
+		if _, err := mpDecodeValue(t, raw); err == nil {
+			t.Errorf("bad timestamp %s accepted", h)
+		}
+	}
+}
+
+func TestMsgpackDecodeErrors(t *testing.T) {
+	deep := bytes.Repeat([]byte{0x91}, maxDepth)
+	deep = append(append([]byte{0x81, 0xa1, 'k'}, deep...), 0x01)
+	cases := map[string][]byte{
+		"empty":             {},
+		"trailing":          {0x81, 0xa1, 'a', 0x01, 0x00},
+		"garbage":           []byte("\xc1garbage"),
+		"top-level int":     {0x01},
+		"str32 too long":    {0x81, 0xa1, 'k', 0xdb, 0xff, 0xff, 0xff, 0xff},
+		"bin32 too long":    {0x81, 0xa1, 'k', 0xc6, 0x7f, 0xff, 0xff, 0xff, 0x00},
+		"array32 too long":  {0x81, 0xa1, 'k', 0xdd, 0xff, 0xff, 0xff, 0xff},
+		"map32 too long":    {0xdf, 0xff, 0xff, 0xff, 0xff},
+		"ext32 too long":    {0x81, 0xa1, 'k', 0xc9, 0xff, 0xff, 0xff, 0xff, 0x05},
+		"too deep":          deep,
+		"nil key":           {0x81, 0xc0, 0x01},
+		"array key":         {0x81, 0x90, 0x01},
+		"bad pair":          {0x91, 0x93, 0xa1, 'k', 0x01, 0x02},
+		"nil then trailing": {0xc0, 0x00},
+	}
+	for name, src := range cases {
+		if es, err := msgpackCodec.decode(src); err == nil {
+			t.Errorf("%s: decoded %s", name, fmtEntries(es))
+		} else if !strings.HasPrefix(err.Error(), "ginsession: msgpack: ") {
+			t.Errorf("%s: error %q lacks prefix", name, err)
+		}
+	}
+	// Depth maxDepth-1 nested arrays inside the session map is fine.
+	ok := append(append([]byte{0x81, 0xa1, 'k'}, bytes.Repeat([]byte{0x91}, maxDepth-1)...), 0x01)
+	if _, err := msgpackCodec.decode(ok); err != nil {
+		t.Errorf("depth %d rejected: %v", maxDepth, err)
+	}
+	// Encoding refuses what decoding would refuse.
+	var v any = 1
+	for i := 0; i < maxDepth; i++ {
+		v = []any{v}
+	}
+	if _, err := msgpackCodec.encode(nil, one("k", v)); err == nil {
+		t.Error("too deep value encoded")
+	}
+	cyc := map[string]any{}
+	cyc["self"] = cyc
+	if _, err := msgpackCodec.encode(nil, one("k", cyc)); err == nil {
+		t.Error("cyclic map encoded")
+	}
+}
+
+func TestTruncatedInputNeverPanics(t *testing.T) {
+	session := []entry{
+		{key: "_permanent", val: true},
+		{key: "s", val: strings.Repeat("é", 20)},
+		{key: "n", val: []any{int64(1), -200, 70000, uint64(math.MaxUint64), 2.5, nil, false}},
+		{key: "m", val: map[string]any{"a": []byte{1, 2, 3}, "t": time.Date(2024, 1, 2, 3, 4, 5, 6, time.UTC)}},
+		{key: "x", val: Map{{Key: int64(1), Value: Ext{Type: 5, Data: []byte{42}}}}},
+		{key: "u", val: "\u2028<&>\"\\\x01"},
+	}
+	for _, c := range []codec{msgpackCodec, jsonCodec} {
+		s := session
+		if c == jsonCodec {
+			s = session[:4]
+		}
+		full, err := c.encode(nil, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.decode(full); err != nil {
+			t.Fatalf("full value: %v", err)
+		}
+		for i := 0; i < len(full); i++ {
+			if _, err := c.decode(full[:i]); err == nil {
+				t.Errorf("%T: prefix of %d bytes decoded", c, i)
+			}
+		}
+	}
+}
+
+func TestEncodeTypes(t *testing.T) {
+	type inner struct {
+		Name string `json:"name"`
+		Skip int    `json:"-"`
+	}
+	type named string
+	p := 5
+	cases := []struct {
+		v    any
+		want any // decoded value
+	}{
+		{[]string{"a", "b"}, []any{"a", "b"}},
+		{[]int{1, 2}, []any{int64(1), int64(2)}},
+		{[2]int{3, 4}, []any{int64(3), int64(4)}},
+		{[]float32{1.5}, []any{1.5}},
+		{map[string]int{"b": 2, "a": 1}, map[string]any{"a": int64(1), "b": int64(2)}},
+		{inner{Name: "x", Skip: 3}, map[string]any{"name": "x"}},
+		{&inner{Name: "y"}, map[string]any{"name": "y"}},
+		{&p, int64(5)},
+		{(*int)(nil), nil},
+		{named("n"), "n"},
+		{[]any{nil, true}, []any{nil, true}},
+	}
+	for _, c := range cases {
+		for _, cd := range []codec{msgpackCodec, jsonCodec} {
+			b, err := cd.encode(nil, one("k", c.v))
+			if err != nil {
+				t.Errorf("%T: %v", c.v, err)
+				continue
+			}
+			es, err := cd.decode(b)
+			if err != nil || !valuesEqual(es[0].val, c.want, cmpOpts{}) {
+				t.Errorf("%T via %s: got %#v, %v; want %#v", c.v, b, es[0].val, err, c.want)
+			}
+		}
+	}
+	for _, bad := range []any{make(chan int), func() {}, complex(1, 2), map[int]string{1: "a"}, []any{make(chan int)}} {
+		for _, cd := range []codec{msgpackCodec, jsonCodec} {
+			_, err := cd.encode(nil, one("c", bad))
+			if err == nil || !strings.HasPrefix(err.Error(), "ginsession: cannot encode value of type") || !strings.Contains(err.Error(), `at key "c"`) {
+				t.Errorf("%T: error %v", bad, err)
+			}
+		}
+	}
+	if _, err := jsonCodec.encode(nil, one("e", Ext{Type: 1})); err == nil {
+		t.Error("Ext encoded in JSON")
+	}
+}
+
+func TestJSONFloatText(t *testing.T) {
+	cases := map[float64]string{
+		1e300: "1e300", 1e16: "1e16", 1e15: "1000000000000000.0", 1e-7: "1e-7", 5e-324: "5e-324",
+		math.MaxFloat64: "1.7976931348623157e308", 1.0: "1.0", 0: "0.0", math.Copysign(0, -1): "-0.0",
+		1.0 / 3: "0.3333333333333333", 2.5: "2.5", -123.456: "-123.456", 0.0001: "0.0001", 0.00001: "1e-5",
+		1.5e-10: "1.5e-10", -2.5e20: "-2.5e20", 123456789012345680: "1.2345678901234568e17", 100: "100.0",
+		math.NaN(): "null", math.Inf(1): "null", math.Inf(-1): "null", 0.1: "0.1",
+	}
+	for f, want := range cases {
+		if got := string(jsAppendFloat(nil, f)); got != want {
+			t.Errorf("%v: got %s, want %s", f, got, want)
+		}
+	}
+}
+
+func TestJSONStringsAndTypes(t *testing.T) {
+	b, err := jsonCodec.encode(nil, []entry{
+		{key: "s", val: "<&>\u2028\u2029\x7f\"\\\x00\x1f\b\t\n\f\r é"},
+		{key: "b", val: []byte{0, 1, 0xfe, 0xff}},
+		{key: "t", val: time.Date(2024, 1, 2, 3, 4, 5, 123456000, time.UTC)},
+		{key: "o", val: time.Date(2024, 1, 2, 8, 34, 5, 0, time.FixedZone("", 5*3600+1800))},
+		{key: "ns", val: time.Date(2024, 1, 2, 3, 4, 5, 1, time.UTC)},
+		{key: "u", val: uint64(math.MaxUint64)},
+		{key: "m", val: Map{{Key: int64(1), Value: "one"}, {Key: []byte("k"), Value: nil}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"s":"<&>` + "\u2028\u2029\x7f" + `\"\\\u0000\u001f\b\t\n\f\r é","b":"AAH+/w==","t":"2024-01-02T03:04:05.123456Z","o":"2024-01-02T08:34:05+05:30","ns":"2024-01-02T03:04:05.000000001Z","u":18446744073709551615,"m":{"1":"one","aw==":null}}`
+	if string(b) != want {
+		t.Errorf("got  %s\nwant %s", b, want)
+	}
+	es, err := jsonCodec.decode(b)
+	if err != nil || es[0].val != "<&>\u2028\u2029\x7f\"\\\x00\x1f\b\t\n\f\r é" || es[5].val != uint64(math.MaxUint64) {
+		t.Errorf("decode: %s, %v", fmtEntries(es), err)
+	}
+	// Decoding details.
+	es, err = jsonCodec.decode([]byte(` { "n" : 1.0e3 , "s" : "a\/b\u00e9\ud83d\ude00", "i": -5, "big": 18446744073709551616, "z": [ ] } `))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es[0].val != 1000.0 || es[1].val != "a/bé😀" || es[2].val != int64(-5) {
+		t.Errorf("decode: %s", fmtEntries(es))
+	}
+	if bi, ok := es[3].val.(*big.Int); !ok || bi.String() != "18446744073709551616" {
+		t.Errorf("big: %#v", es[3].val)
+	}
+	re, _ := jsonCodec.encode(nil, es)
+	if string(re) != `{"n":1000.0,"s":"a/bé😀","i":-5,"big":18446744073709551616,"z":[]}` {
+		t.Errorf("re-encode: %s", re)
+	}
+	if _, err := jsonCodec.decode([]byte("null")); !errors.Is(err, errNoSession) {
+		t.Errorf("null: %v", err)
+	}
+	for _, bad := range []string{"", "{", `{"a":1} x`, `{"a":1}{}`, "{\"a\":\"\xff\"}", `{"a":"\ud800"}`, `{"a":01}`, `{"a":1.}`,
+		`{"a":[1,]}`, `{a:1}`, `[1]`, `"s"`, `{"a":"x` + "\n" + `"}`, `{"a":tru}`, `{"a":-}`, `{"a":"\x"}`,
+		`{"a":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`} {
+		if es, err := jsonCodec.decode([]byte(bad)); err == nil {
+			t.Errorf("%q decoded: %s", bad, fmtEntries(es))
+		} else if !strings.HasPrefix(err.Error(), "ginsession: json: ") {
+			t.Errorf("%q: error %q lacks prefix", bad, err)
+		}
+	}
+	es, err = jsonCodec.decode([]byte(`[["k",1]]`))
+	if err != nil || len(es) != 1 || es[0].key != "k" {
+		t.Errorf("array of pairs: %s, %v", fmtEntries(es), err)
+	}
+}
+
+func TestCodecForAndDecodeAny(t *testing.T) {
+	for name, want := range map[string]codec{"": msgpackCodec, "msgpack": msgpackCodec, "json": jsonCodec} {
+		if c, err := codecFor(name); err != nil || c != want {
+			t.Errorf("codecFor(%q) = %v, %v", name, c, err)
+		}
+	}
+	if _, err := codecFor("pickle"); err == nil || !strings.HasPrefix(err.Error(), "ginsession: ") {
+		t.Errorf("codecFor(pickle): %v", err)
+	}
+	mp := []byte{0x81, 0xa1, 'a', 0x01}
+	js := []byte(`{"a":1}`)
+	for _, c := range []codec{msgpackCodec, jsonCodec} {
+		for _, src := range [][]byte{mp, js} {
+			es, err := decodeAny(c, src)
+			if err != nil || len(es) != 1 || es[0].val != int64(1) {
+				t.Errorf("decodeAny(%T, %q): %s, %v", c, src, fmtEntries(es), err)
+			}
+		}
+		if _, err := decodeAny(c, []byte("\xc1garbage")); err == nil {
+			t.Error("garbage decoded")
+		}
+	}
+	if _, err := decodeAny(jsonCodec, []byte{0xc0}); !errors.Is(err, errNoSession) {
+		t.Errorf("nil via fallback: %v", err)
+	}
+}
+
+// benchSession is a typical 10-key session.
+func benchSession() []entry {
+	return []entry{
+		{key: "_permanent", val: true},
+		{key: "user_id", val: int64(12345)},
+		{key: "username", val: "alice"},
+		{key: "email", val: "alice@example.com"},
+		{key: "logged_in", val: true},
+		{key: "csrf_token", val: "3f9a0c1e5b7d4a2f8e6c0b1d9a7f5e3c"},
+		{key: "cart", val: []any{"apple", "banana", int64(3)}},
+		{key: "score", val: 98.5},
+		{key: "prefs", val: map[string]any{"theme": "dark", "lang": "en"}},
+		{key: "last_seen", val: time.Date(2024, 3, 26, 12, 34, 56, 0, time.UTC)},
+	}
+}
+
+func benchCodec(b *testing.B, c codec) {
+	s := benchSession()
+	buf, err := c.encode(nil, s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		buf, err = c.encode(buf[:0], s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.decode(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCodecMsgpack10Keys measures encode+decode of a 10-key session.
+func BenchmarkCodecMsgpack10Keys(b *testing.B) { benchCodec(b, msgpackCodec) }
+
+// BenchmarkCodecJSON10Keys measures encode+decode of a 10-key session in JSON.
+func BenchmarkCodecJSON10Keys(b *testing.B) { benchCodec(b, jsonCodec) }
