@@ -17,7 +17,13 @@
 // loops on one key), [backends.Cleaner] and [backends.Lister].
 //
 // Every key the suite writes starts with a random per-run prefix, so several
-// runs may share one server. Subtests run in parallel; the expiry subtests
-// sleep a few multiples of [Options.Granularity], so a run against a store
-// with one-second expiry takes about five seconds.
+// runs may share one server. Subtests run in parallel. The subtests that
+// wait for an expiry are grouped under "Timed" and run concurrently with
+// one another whatever -parallel says, so the suite sleeps once, for about
+// 4.5 multiples of [Options.Granularity]: a run against a store with
+// one-second expiry takes about five seconds.
+//
+// Options knobs: Granularity (expiry resolution), MaxValueSize (item-size
+// limit; ErrTooLarge accepted above it) and NoPersistence (a store that
+// keeps nothing, such as the null store).
 package storetest

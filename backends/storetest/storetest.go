@@ -397,6 +397,11 @@ func (s *suite) testKeys(t *testing.T) {
 		s.key("case/Session"),
 		s.key("case/session"),
 		s.key("case/SESSION"),
+		s.key("sep/a/b"),
+		s.key("sep/a\\b"),
+		s.key("sep/a_b"),
+		s.key("sep/a%2Fb"),
+		s.key("sep/a:b"),
 		long('A'),
 		long('a'),
 		long('B'),
@@ -410,8 +415,8 @@ func (s *suite) testKeys(t *testing.T) {
 	for i, k := range keys {
 		mustHave(t, st, k, fmt.Appendf(nil, "value %d", i))
 	}
-	if len(keys[6]) != 250 {
-		t.Fatalf("suite bug: long key is %d bytes", len(keys[6]))
+	if len(keys[len(keys)-1]) != 250 {
+		t.Fatalf("suite bug: long key is %d bytes", len(keys[len(keys)-1]))
 	}
 	for i, k := range keys {
 		if err := st.Delete(ctx(t), k); err != nil {
