@@ -1,0 +1,19 @@
+//go:build !(linux || darwin || freebsd || netbsd || openbsd || dragonfly)
+
+package filestore
+
+import (
+	"context"
+	"os"
+)
+
+// lockFile has no cross-process lock on this platform: only the in-process
+// lock of each Store applies.
+func lockFile(ctx context.Context, path string, mode os.FileMode) (*os.File, error) {
+	return nil, nil
+}
+
+func unlockFile(*os.File) {}
+
+// syncDir is a no-op where directories cannot be opened and fsynced.
+func syncDir(string) error { return nil }
