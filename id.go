@@ -1,0 +1,52 @@
+package ginsession
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+)
+
+// newSID returns a new session id: n bytes from crypto/rand, base64url
+// without padding (43 characters for the default 32 bytes), the format
+// Flask-Session 0.8 uses (secrets.token_urlsafe(n)).
+func newSID(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never returns an error; crashes the program if the OS fails
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// validSID reports whether s could have been made by newSID(n): exactly
+// the encoded length of n bytes, only base64url characters [A-Za-z0-9_-]
+// (no padding, no '.'), and canonical, meaning the unused low bits of the
+// last character are zero, so exactly one string maps to each id.
+func validSID(s string, n int) bool {
+	if n <= 0 || len(s) != base64.RawURLEncoding.EncodedLen(n) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if b64urlValue[s[i]] < 0 {
+			return false
+		}
+	}
+	// The last character carries 2 real bits (n%3 == 1) or 4 (n%3 == 2);
+	// the rest must be zero.
+	last := b64urlValue[s[len(s)-1]]
+	switch n % 3 {
+	case 1:
+		return last&0x0f == 0
+	case 2:
+		return last&0x03 == 0
+	}
+	return true
+}
+
+// b64urlValue maps a byte to its base64url value, or -1.
+var b64urlValue = func() (t [256]int8) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := range t {
+		t[i] = -1
+	}
+	for i := 0; i < len(alphabet); i++ {
+		t[alphabet[i]] = int8(i)
+	}
+	return t
+}()
