@@ -1,0 +1,83 @@
+package ginsession
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"testing"
+)
+
+// fuzzSeeds returns the stored values of the golden vectors (both formats)
+// and the hand-built reading inputs.
+func fuzzSeeds(f *testing.F) [][]byte {
+	b, err := os.ReadFile("testdata/flask-session-0.8.0.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	var vf vecFile
+	if err := json.Unmarshal(b, &vf); err != nil {
+		f.Fatal(err)
+	}
+	var seeds [][]byte
+	for _, v := range vf.Serialization.Vectors {
+		if v.StoredHex != nil && len(*v.StoredHex) < 4096 {
+			s, _ := hex.DecodeString(*v.StoredHex)
+			seeds = append(seeds, s)
+		}
+	}
+	for _, v := range vf.Reading.Vectors {
+		s, _ := hex.DecodeString(v.InputHex)
+		seeds = append(seeds, s)
+	}
+	for _, h := range []string{"80", "c0", "de0001a16101", "81a16bd7ff1d6f345465937d25", "81a16b8201a36f6e65ffa1ad",
+		"81a16bdd7fffffff", "81a16bc70cff00000000ffffffffff2795e4", "9192a16b01"} {
+		s, _ := hex.DecodeString(h)
+		seeds = append(seeds, s)
+	}
+	seeds = append(seeds, []byte(`{}`), []byte(`null`), []byte(`[["k",1]]`), []byte(`{"a":[1,2.5e-3,"\u00e9\ud83d\ude00",null,{"b":true}]}`))
+	return seeds
+}
+
+// checkStable: a value that decodes must encode, and encode→decode must be a
+// fixed point (same bytes when encoded again).
+func checkStable(t *testing.T, c codec, src []byte) {
+	entries, err := c.decode(src)
+	if err != nil {
+		return
+	}
+	enc, err := c.encode(nil, entries)
+	if err != nil {
+		// Only a JSON Ext key or value and an oversize integer in msgpack
+		// cannot be re-encoded; decoding never produces either for its own format.
+		t.Fatalf("decoded value does not encode: %v (%s)", err, fmtEntries(entries))
+	}
+	again, err := c.decode(enc)
+	if err != nil {
+		t.Fatalf("re-encoded value does not decode: %v\n%x", err, enc)
+	}
+	enc2, err := c.encode(nil, again)
+	if err != nil || !bytes.Equal(enc, enc2) {
+		t.Fatalf("encode→decode not stable: %v\n%x\n%x", err, enc, enc2)
+	}
+}
+
+func FuzzDecodeMsgpack(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		checkStable(t, msgpackCodec, src)
+		_, _ = decodeAny(msgpackCodec, src)
+	})
+}
+
+func FuzzDecodeJSON(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		checkStable(t, jsonCodec, src)
+		_, _ = decodeAny(jsonCodec, src)
+	})
+}
