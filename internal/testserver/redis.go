@@ -494,3 +494,33 @@ func RedisCommand(addr string, args ...string) (string, error) {
 		return "", fmt.Errorf("unsupported reply %q", line)
 	}
 }
+
+// StartRedisSentinel starts a Redis Sentinel that monitors master under the
+// name mymaster (quorum 1) and stops it with t.Cleanup. It returns the
+// sentinel's host:port.
+func StartRedisSentinel(t testing.TB, master *Redis) string {
+	t.Helper()
+	bin := LookPath(t, "redis-server", RedisHint)
+	dir := ShortTempDir(t, "gssentinel")
+	port := FreePort(t)
+	conf := filepath.Join(dir, "sentinel.conf")
+	text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor mymaster 127.0.0.1 %d 1\n", port, dir, master.Port)
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	logFile := filepath.Join(dir, "sentinel.log")
+	p, err := spawn(logFile, bin, conf, "--sentinel")
+	if err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	t.Cleanup(p.kill)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	WaitFor(t, "redis sentinel on "+addr, 15*time.Second, logFile, func() error {
+		reply, err := RedisCommand(addr, "PING")
+		if err == nil && reply != "PONG" {
+			err = fmt.Errorf("PING answered %q", reply)
+		}
+		return err
+	})
+	return addr
+}
