@@ -105,17 +105,19 @@ func readHeader(f *os.File, withKey bool) (header, string, error) {
 	}
 	size := fi.Size()
 	var buf [headerSize]byte
-	if _, err := io.ReadFull(f, buf[:]); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return header{}, "", damaged("%d bytes, shorter than the %d-byte header", size, headerSize)
-		}
+	n, err := io.ReadFull(f, buf[:])
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return header{}, "", err
 	}
-	if [4]byte(buf[:4]) != magic {
+	// Someone else's file first (even a short one), then a damaged one of ours.
+	if n >= len(magic) && [4]byte(buf[:4]) != magic {
 		return header{}, "", foreign("no GSES magic: not a ginsession file")
 	}
-	if buf[4] != formatVersion {
+	if n > 4 && buf[4] != formatVersion {
 		return header{}, "", foreign("format version %d; this build reads version %d", buf[4], formatVersion)
+	}
+	if n < headerSize {
+		return header{}, "", damaged("%d bytes, shorter than the %d-byte header", size, headerSize)
 	}
 	h := header{
 		expiry:  int64(binary.LittleEndian.Uint64(buf[expiryOffset:])),

@@ -90,7 +90,7 @@ func (s *Store) prune(ctx context.Context, keep string) {
 	s.log.Debug("ginsession: filesystem: pruned", "dir", s.dir, "threshold", s.threshold,
 		"expired", expired, "evicted", evicted, "count", s.count.Load())
 	if evicted > 0 {
-		s.log.Info("ginsession: filesystem: over SESSION_FILE_THRESHOLD, removed the live sessions expiring soonest",
+		s.log.Warn("ginsession: filesystem: over SESSION_FILE_THRESHOLD, removed the live sessions expiring soonest",
 			"dir", s.dir, "threshold", s.threshold, "removed", evicted)
 	}
 }
