@@ -32,7 +32,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -79,8 +78,8 @@ type Middleware struct {
 	errorHF   func(c *gin.Context, err error)
 	now       func() time.Time
 
-	stripes [256]sync.Mutex // serialise commits of one session within the process
-	seed    maphash.Seed
+	qmu    sync.Mutex
+	queues map[string]*commitQueue // sessions being written, by key
 
 	cleaning atomic.Bool
 	bg       sync.WaitGroup
@@ -109,7 +108,7 @@ func NewMiddleware(opts Options) (*Middleware, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Middleware{opts: o, codec: cd, log: o.Logger, now: time.Now, seed: maphash.MakeSeed()}
+	m := &Middleware{opts: o, codec: cd, log: o.Logger, now: time.Now, queues: map[string]*commitQueue{}}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -334,10 +333,6 @@ func readCookie(r *http.Request, name string) (string, bool) {
 	return "", false
 }
 
-func (m *Middleware) stripe(key string) *sync.Mutex {
-	return &m.stripes[maphash.String(m.seed, key)%uint64(len(m.stripes))]
-}
-
 // commit writes the session's changes and sets the cookie. The caller holds
 // s.mu. explicit is true for Session.Save.
 func (m *Middleware) commit(s *Session, explicit bool) error {
@@ -401,6 +396,12 @@ func (m *Middleware) commitOnce(s *Session) error {
 		if err := m.write(ctx, s, ttl); err != nil {
 			return err
 		}
+		if s.dropped {
+			if !late {
+				m.setCookie(s.w.Header(), s, true)
+			}
+			return nil
+		}
 		setCookie = true
 	} else if !m.opts.NoRefreshEachRequest && !s.fresh && !s.isNew {
 		key := m.key(s.sid)
@@ -431,8 +432,10 @@ func (s *Session) permanentLocked() bool {
 }
 
 // encode encodes the session and enforces MaxSize.
-func (m *Middleware) encode(s *Session) ([]byte, error) {
-	data, err := m.codec.encode(nil, s.entries)
+func (m *Middleware) encode(s *Session) ([]byte, error) { return m.encodeEntries(s.entries) }
+
+func (m *Middleware) encodeEntries(entries []entry) ([]byte, error) {
+	data, err := m.codec.encode(nil, entries)
 	if err != nil {
 		return nil, fmt.Errorf("ginsession: encode session: %w", err)
 	}
@@ -456,7 +459,7 @@ func (m *Middleware) write(ctx context.Context, s *Session, ttl time.Duration) e
 	case s.isNew:
 		err = m.cas.SaveIf(ctx, key, data, nil, ttl)
 	default:
-		err = m.swap(ctx, s, key, data, ttl)
+		err = m.swap(s, key, data, ttl)
 	}
 	if err != nil {
 		return fmt.Errorf("ginsession: save session: %w", err)
@@ -472,14 +475,84 @@ func (m *Middleware) write(ctx context.Context, s *Session, ttl time.Duration) e
 	return nil
 }
 
-// swap writes data if the stored entry is still the one loaded; on a
-// conflict it reloads, reapplies this request's changes and retries.
-func (m *Middleware) swap(ctx context.Context, s *Session, key string, data []byte, ttl time.Duration) error {
-	mu := m.stripe(key)
-	mu.Lock()
-	defer mu.Unlock()
+// pendingCommit is one request's write waiting in a session's commit queue.
+type pendingCommit struct {
+	s    *Session
+	err  error
+	turn chan bool // true: lead the next batch; false: done, err is set
+}
+
+// commitQueue serialises, and batches, the writes of one session within the
+// process: while one request writes, the others queue, and the next leader
+// applies all their changes in one write.
+type commitQueue struct {
+	queue   []*pendingCommit
+	running bool
+}
+
+// swap writes the session's changes with compare-and-swap. Concurrent
+// commits of one session in this process are combined: one request leads a
+// batch, writes every queued request's changes at once and reports to the
+// others; the next batch is led by the first request that queued behind it.
+// Across processes, conflicts are resolved by reloading and reapplying.
+func (m *Middleware) swap(s *Session, key string, data []byte, ttl time.Duration) error {
+	p := &pendingCommit{s: s, turn: make(chan bool, 1)}
+	m.qmu.Lock()
+	q := m.queues[key]
+	if q == nil {
+		q = &commitQueue{}
+		m.queues[key] = q
+	}
+	q.queue = append(q.queue, p)
+	lead := !q.running
+	q.running = true
+	m.qmu.Unlock()
+	if !lead && !<-p.turn {
+		return p.err
+	}
+	m.qmu.Lock()
+	batch := q.queue
+	q.queue = nil
+	m.qmu.Unlock()
+
+	ctx, cancel := m.storeCtx(s, true)
+	err := m.writeBatch(ctx, key, batch, data, ttl)
+	cancel()
+	for _, b := range batch {
+		b.err = err
+		if b != p {
+			b.turn <- false
+		}
+	}
+	m.qmu.Lock()
+	if len(q.queue) > 0 {
+		q.queue[0].turn <- true
+	} else {
+		q.running = false
+		delete(m.queues, key)
+	}
+	m.qmu.Unlock()
+	return err
+}
+
+// writeBatch stores the changes of every session in batch, in order. The
+// first session's own encoding (data) and version are tried first, which is
+// the whole job in the common case of a batch of one.
+func (m *Middleware) writeBatch(ctx context.Context, key string, batch []*pendingCommit, data []byte, ttl time.Duration) error {
+	first := batch[0].s
+	version := first.version
+	if len(batch) > 1 {
+		merged := &Session{entries: first.entries}
+		for _, p := range batch[1:] {
+			merged.apply(p.s.changes)
+		}
+		var err error
+		if data, err = m.encodeEntries(merged.entries); err != nil {
+			return err
+		}
+	}
 	for attempt := 0; ; attempt++ {
-		err := m.cas.SaveIf(ctx, key, data, s.version, ttl)
+		err := m.cas.SaveIf(ctx, key, data, version, ttl)
 		if err == nil || !errors.Is(err, backends.ErrConflict) {
 			return err
 		}
@@ -498,25 +571,27 @@ func (m *Middleware) swap(ctx context.Context, s *Session, key string, data []by
 		if err != nil {
 			return err
 		}
-		var entries []entry
-		if rec.Found {
-			entries, err = decodeAny(m.codec, rec.Data)
-			if err != nil && !errors.Is(err, errNoSession) {
-				m.log.Warn("ginsession: stored session cannot be decoded; overwriting it", "sid", logSID(s.sid), "err", err)
-			}
-		}
 		if !rec.Found {
 			// Another request destroyed the session (logout): do not
-			// resurrect it. This request's changes are dropped, loudly.
-			m.log.Warn("ginsession: session was deleted by a concurrent request; this request's changes are dropped", "sid", logSID(s.sid), "changes", len(s.changes))
-			s.entries = s.entries[:0]
-			s.changes = s.changes[:0]
-			s.isNew = true
+			// resurrect it. These changes are dropped, loudly.
+			m.log.Warn("ginsession: session was deleted by a concurrent request; changes of this request are dropped",
+				"sid", logSID(first.sid), "requests", len(batch))
+			for _, p := range batch {
+				p.s.entries = p.s.entries[:0]
+				p.s.dropped = true
+			}
 			return nil
 		}
-		s.version = rec.Version
-		s.replay(entries)
-		if data, err = m.encode(s); err != nil {
+		entries, derr := decodeAny(m.codec, rec.Data)
+		if derr != nil {
+			m.log.Warn("ginsession: stored session cannot be decoded; overwriting it", "sid", logSID(first.sid), "err", derr)
+		}
+		merged := &Session{entries: entries}
+		for _, p := range batch {
+			merged.apply(p.s.changes)
+		}
+		version = rec.Version
+		if data, err = m.encodeEntries(merged.entries); err != nil {
 			return err
 		}
 	}

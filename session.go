@@ -51,6 +51,7 @@ type Session struct {
 
 	committed  bool
 	lateChange bool // a change after the commit
+	dropped    bool // a concurrent request deleted the session before this one's write
 }
 
 // changeKind is what a recorded change did.
@@ -500,10 +501,9 @@ func (s *Session) empty() bool {
 	return true
 }
 
-// replay applies this request's changes to entries loaded afresh.
-func (s *Session) replay(entries []entry) {
-	s.entries = entries
-	for _, c := range s.changes {
+// apply replays recorded changes on s.entries.
+func (s *Session) apply(changes []change) {
+	for _, c := range changes {
 		switch c.kind {
 		case changeSet:
 			s.set(c.key, c.val)
