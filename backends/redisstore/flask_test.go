@@ -109,7 +109,7 @@ func TestFlaskVectors(t *testing.T) {
 	rec := &recorder{}
 	c.AddHook(rec)
 	st := redisstore.New(c, redisstore.Options{})
-	raw := singleClient(t, 0, true) // a plain client for the Flask side
+	raw := singleClient(t, 0, true)              // a plain client for the Flask side
 	if err := c.Ping(ctx(t)).Err(); err != nil { // open the connection before counting
 		t.Fatal(err)
 	}
