@@ -379,11 +379,11 @@ func (m *Middleware) commitOnce(s *Session) error {
 		if err != nil {
 			return fmt.Errorf("ginsession: delete session: %w", err)
 		}
-		s.modified, s.changes = false, s.changes[:0]
-		if !late && (!s.isNew || s.regenerated || s.hasChange()) {
+		// Flask-Session expires the cookie even if the client had none.
+		if !late {
 			m.setCookie(s.w.Header(), s, true)
 		}
-		s.isNew = true
+		s.modified, s.changes, s.isNew = false, s.changes[:0], true
 		return nil
 	}
 
@@ -420,8 +420,6 @@ func (m *Middleware) commitOnce(s *Session) error {
 	}
 	return nil
 }
-
-func (s *Session) hasChange() bool { return len(s.changes) > 0 || s.regenerated }
 
 func (s *Session) permanentLocked() bool {
 	if i := s.index(permanentKey); i >= 0 {
