@@ -50,10 +50,12 @@ type Options struct {
 	NoRefreshEachRequest bool
 
 	// KeyPrefix is SESSION_KEY_PREFIX (default "session:"), prepended to the
-	// sid to form the store key.
+	// sid to form the store key: printable ASCII without spaces, short
+	// enough for the key to fit 250 bytes. Empty means the default.
 	KeyPrefix string
 	// IDLength is SESSION_ID_LENGTH: bytes of entropy in a session id
-	// (default 32, giving 43 base64url characters; minimum 16).
+	// (default 32, giving 43 base64url characters; MinIDLength 16 to
+	// MaxIDLength 96).
 	IDLength int
 	// SerializationFormat is SESSION_SERIALIZATION_FORMAT: "msgpack"
 	// (default) or "json".
@@ -69,8 +71,9 @@ type Options struct {
 	CookieNoHTTPOnly bool
 	// CookieSecure is SESSION_COOKIE_SECURE (default false).
 	CookieSecure bool
-	// CookieSameSite is SESSION_COOKIE_SAMESITE. The zero value
-	// (http.SameSiteDefaultMode) means Lax: safer than Flask's unset default.
+	// CookieSameSite is SESSION_COOKIE_SAMESITE. The zero value, and
+	// http.SameSiteDefaultMode, mean Lax: safer than Flask's unset default
+	// (no attribute). http.SameSiteNoneMode requires CookieSecure.
 	CookieSameSite http.SameSite
 	// CookiePartitioned is SESSION_COOKIE_PARTITIONED (CHIPS; default false).
 	CookiePartitioned bool
@@ -82,9 +85,10 @@ type Options struct {
 	Memcached string
 	// FileDir is SESSION_FILE_DIR (default ./flask_session).
 	FileDir string
-	// FileThreshold is SESSION_FILE_THRESHOLD (default 500; negative: no limit).
+	// FileThreshold is SESSION_FILE_THRESHOLD (default 500; negative: no
+	// limit). From the environment, 0 means no limit, as in Flask.
 	FileThreshold int
-	// FileMode is SESSION_FILE_MODE (default 0600).
+	// FileMode is SESSION_FILE_MODE (default 0600); permission bits only.
 	FileMode os.FileMode
 	// MongoDB is SESSION_MONGODB (default mongodb://127.0.0.1:27017).
 	MongoDB string
