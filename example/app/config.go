@@ -40,6 +40,10 @@ type Config struct {
 //
 // Neither the password nor its hash is ever printed.
 func ConfigFromEnv(lookup func(string) (string, bool), logger *slog.Logger) (Config, error) {
+	return configFromEnv(lookup, logger, bcrypt.DefaultCost)
+}
+
+func configFromEnv(lookup func(string) (string, bool), logger *slog.Logger, cost int) (Config, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -75,7 +79,7 @@ func ConfigFromEnv(lookup func(string) (string, bool), logger *slog.Logger) (Con
 			pw = DefaultPassword
 			logger.Warn("app: DEMO_PASSWORD is not set: the demo user has the default password, for local use only", "user", cfg.User)
 		}
-		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
 		if err != nil {
 			return cfg, fmt.Errorf("app: hash DEMO_PASSWORD: %w", err)
 		}
