@@ -170,8 +170,12 @@ func Default(c *gin.Context) *Session {
 	panic("ginsession: Default called on a route without the middleware: add r.Use(ginsession.New(opts))")
 }
 
+var sessionPool = sync.Pool{New: func() any { return new(Session) }}
+
 func (m *Middleware) handle(c *gin.Context) {
-	s := &Session{m: m, c: c}
+	s := sessionPool.Get().(*Session)
+	defer s.release()
+	s.m, s.c = m, c
 	s.w.ResponseWriter = c.Writer
 	s.w.s = s
 	c.Writer = &s.w
@@ -361,13 +365,12 @@ func (m *Middleware) commitOnce(s *Session) error {
 	if !late {
 		addVary(s.w.Header())
 	}
-	ctx, cancel := m.storeCtx(s, true)
-	defer cancel()
-
 	if s.empty() {
 		if !s.modified {
 			return nil
 		}
+		ctx, cancel := m.storeCtx(s, true)
+		defer cancel()
 		var err error
 		if !s.isNew {
 			err = m.store.Delete(ctx, m.key(s.sid))
@@ -393,7 +396,7 @@ func (m *Middleware) commitOnce(s *Session) error {
 		if late && s.isNew {
 			return errors.New("ginsession: the session id changed after the response headers were sent, so its cookie cannot be delivered")
 		}
-		if err := m.write(ctx, s, ttl); err != nil {
+		if err := m.write(s, ttl); err != nil {
 			return err
 		}
 		if s.dropped {
@@ -405,6 +408,8 @@ func (m *Middleware) commitOnce(s *Session) error {
 		setCookie = true
 	} else if !m.opts.NoRefreshEachRequest && !s.fresh && !s.isNew {
 		key := m.key(s.sid)
+		ctx, cancel := m.storeCtx(s, true)
+		defer cancel()
 		var err error
 		if m.toucher != nil {
 			err = m.toucher.Touch(ctx, key, ttl)
@@ -445,12 +450,14 @@ func (m *Middleware) encodeEntries(entries []entry) ([]byte, error) {
 
 // write stores a modified session: a create for a new id, else a
 // compare-and-swap loop where the store supports it.
-func (m *Middleware) write(ctx context.Context, s *Session, ttl time.Duration) error {
+func (m *Middleware) write(s *Session, ttl time.Duration) error {
 	data, err := m.encode(s)
 	if err != nil {
 		return err
 	}
 	key := m.key(s.sid)
+	ctx, cancel := m.storeCtx(s, true)
+	defer cancel()
 	switch {
 	case m.cas == nil:
 		err = m.store.Save(ctx, key, data, ttl)
@@ -618,7 +625,8 @@ func addVary(h http.Header) {
 // deletion of a SameSite=None or Partitioned cookie).
 func (m *Middleware) setCookie(h http.Header, s *Session, deletion bool) {
 	o := &m.opts
-	b := make([]byte, 0, 192)
+	var buf [256]byte
+	b := buf[:0]
 	b = append(b, o.CookieName...)
 	b = append(b, '=')
 	if !deletion {

@@ -85,6 +85,17 @@ type FlashMessage struct {
 	Message  string
 }
 
+// release resets the session and returns it to the pool, keeping the
+// capacity of its slices.
+func (s *Session) release() {
+	entries, changes, handed := s.entries[:0], s.changes[:0], s.handedOut[:0]
+	clear(s.entries[:cap(s.entries)])
+	clear(s.changes[:cap(s.changes)])
+	clear(s.handedOut[:cap(s.handedOut)])
+	*s = Session{entries: entries, changes: changes, handedOut: handed}
+	sessionPool.Put(s)
+}
+
 // ensure loads the session on first use. The caller holds s.mu.
 func (s *Session) ensure() {
 	if !s.loaded {
