@@ -413,7 +413,9 @@ func contains(list []string, s string) bool {
 // Save commits the session now: use it in streaming handlers before the
 // first byte is written (the middleware otherwise commits just before the
 // first byte, or after the handler). It reports a store failure; the
-// ErrorHandler is not called for an error Save returns.
+// commit then stays pending and is tried once more when the response is
+// written or the handler returns, where a second failure goes to the
+// ErrorHandler (if the response has not started) or to the log.
 func (s *Session) Save() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
