@@ -218,12 +218,40 @@ func newStore(dir string, opts Options) (*Store, error) {
 	if err := os.Remove(probe.Name()); err != nil {
 		return nil, fmt.Errorf("directory: %w", err)
 	}
-	names, err := s.entryNames()
+	all, err := s.dirNames()
 	if err != nil {
 		return nil, err
 	}
-	s.count.Store(int64(len(names)))
+	n := 0
+	flask := ""
+	for _, name := range all {
+		if isEntryName(name) {
+			n++
+		} else if flask == "" && isCachelibName(name) {
+			flask = name
+		}
+	}
+	s.count.Store(int64(n))
+	if flask != "" {
+		s.log.Warn("ginsession: filesystem: SESSION_FILE_DIR also holds Flask-Session (cachelib) files; "+
+			"cachelib treats every file in its directory as its own and deletes ours when it prunes: give each its own directory",
+			"dir", abs, "file", flask)
+	}
 	return s, nil
+}
+
+// isCachelibName reports whether a file name is one cachelib's
+// FileSystemCache (Flask-Session's filesystem type) writes: an MD5 hex
+// digest, or a temporary file ending in ".__wz_cache".
+func isCachelibName(name string) bool {
+	if strings.HasSuffix(name, ".__wz_cache") {
+		return true
+	}
+	if len(name) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(name)
+	return err == nil && strings.ToLower(name) == name
 }
 
 func checkMode(m os.FileMode) error {
@@ -615,8 +643,8 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	return nil
 }
 
-// entryNames lists the entry files in the directory, unsorted.
-func (s *Store) entryNames() ([]string, error) {
+// dirNames lists every name in the directory, unsorted.
+func (s *Store) dirNames() ([]string, error) {
 	d, err := os.Open(s.dir)
 	if err != nil {
 		return nil, fmt.Errorf("list directory: %w", err)
@@ -625,6 +653,15 @@ func (s *Store) entryNames() ([]string, error) {
 	all, err := d.Readdirnames(-1)
 	if err != nil {
 		return nil, fmt.Errorf("list directory: %w", err)
+	}
+	return all, nil
+}
+
+// entryNames lists the entry files in the directory, unsorted.
+func (s *Store) entryNames() ([]string, error) {
+	all, err := s.dirNames()
+	if err != nil {
+		return nil, err
 	}
 	names := all[:0]
 	for _, n := range all {
@@ -678,7 +715,8 @@ func (s *Store) peekKey(ctx context.Context, e entry) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	return key, h.expiry > s.now().UnixNano(), nil
+	// A file renamed by hand holds a key Load would not find under it.
+	return key, h.expiry > s.now().UnixNano() && s.entryFor(key).name == e.name, nil
 }
 
 // Cleanup removes every expired entry and reports how many it removed. It
@@ -688,12 +726,7 @@ func (s *Store) Cleanup(ctx context.Context) (int, error) {
 	if err := s.check(ctx, "cleanup"); err != nil {
 		return 0, err
 	}
-	d, err := os.Open(s.dir)
-	if err != nil {
-		return 0, wrap("cleanup", err)
-	}
-	all, err := d.Readdirnames(-1)
-	d.Close()
+	all, err := s.dirNames()
 	if err != nil {
 		return 0, wrap("cleanup", err)
 	}

@@ -1,0 +1,107 @@
+//go:build unix
+
+package filestore_test
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ginsession/ginsession/backends/filestore"
+)
+
+// TestTouchInPlace checks that Touch and a refreshing LoadVersion rewrite
+// only the expiry: same file (inode), same value, same version.
+func TestTouchInPlace(t *testing.T) {
+	c := &clock{now: time.Now()}
+	s := open(t, "", filestore.Options{Now: c.Now})
+	key := "session:touch"
+	mustSave(t, s, key, "value", time.Minute)
+	path := filepath.Join(s.Dir(), fileName(key))
+	ino := func() uint64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	before := ino()
+	r1, err := s.LoadVersion(ctx(t), key, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Touch(ctx(t), key, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := s.LoadVersion(ctx(t), key, 2*time.Hour)
+	if err != nil || !r2.Refreshed {
+		t.Fatalf("LoadVersion(refresh) = %+v, %v", r2, err)
+	}
+	if ino() != before {
+		t.Errorf("Touch replaced the file")
+	}
+	if r1.Version != r2.Version || string(r2.Data) != "value" {
+		t.Errorf("after Touch: version %v -> %v, data %q", r1.Version, r2.Version, r2.Data)
+	}
+	c.Advance(90 * time.Minute) // past the Touch's hour, within the refresh's two
+	if v, found := mustLoad(t, s, key); !found || v != "value" {
+		t.Fatalf("after refresh: %q, %v", v, found)
+	}
+	c.Advance(time.Hour)
+	if _, found := mustLoad(t, s, key); found {
+		t.Fatal("found after the refreshed expiry")
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("expired file not removed by Load: %v", err)
+	}
+}
+
+func TestFileMode(t *testing.T) {
+	old := syscall.Umask(0o022)
+	t.Cleanup(func() { syscall.Umask(old) })
+
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "x", "sessions")
+	s := open(t, dir, filestore.Options{})
+	mustSave(t, s, "k", "v", time.Minute)
+	for path, want := range map[string]os.FileMode{
+		filepath.Join(parent, "x"):        0o700,
+		dir:                               0o700,
+		filepath.Join(dir, ".locks"):      0o700,
+		filepath.Join(dir, fileName("k")): 0o600,
+		filepath.Join(dir, ".locks", fileName("k")[:2]): 0o600,
+	} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v; want %v", path, fi.Mode().Perm(), want)
+		}
+	}
+
+	// The mode is applied exactly, umask notwithstanding (0666 &^ 022 would be 0644).
+	s2 := open(t, "", filestore.Options{Mode: 0o666})
+	mustSave(t, s2, "k", "v", time.Minute)
+	if fi, _ := os.Stat(filepath.Join(s2.Dir(), fileName("k"))); fi.Mode().Perm() != 0o666 {
+		t.Errorf("Mode 0666: file mode %v", fi.Mode().Perm())
+	}
+
+	// An existing directory keeps its permissions.
+	existing := t.TempDir()
+	os.Chmod(existing, 0o755)
+	open(t, existing, filestore.Options{})
+	if fi, _ := os.Stat(existing); fi.Mode().Perm() != 0o755 {
+		t.Errorf("existing directory changed to %v", fi.Mode().Perm())
+	}
+
+	for _, m := range []os.FileMode{0o4600, 0o1600, 0o400, 0o200, 0o066, os.ModeDir | 0o600} {
+		if _, err := filestore.New(t.TempDir(), filestore.Options{Mode: m}); err == nil {
+			t.Errorf("New with mode %v: no error", m)
+		}
+	}
+}
