@@ -203,8 +203,6 @@ func TestFileFormat(t *testing.T) {
 	}
 }
 
-
-
 // TestUnwritableDir checks that a directory that cannot hold files gives a
 // clear error. Tests here run as root, which ignores permission bits
 // (CAP_DAC_OVERRIDE), so the cases that must fail for root use a path
