@@ -31,7 +31,7 @@ func init() {
 			srv := testserver.SharedRedis(t)
 			return openRedis(t, "redis://"+srv.Addr), srv
 		},
-		conformance: storetest.Options{Granularity: time.Second},
+		conformance: storetest.Options{Granularity: time.Second, ContentVersions: true},
 	})
 	registerHarness(harness{
 		name: "redis-cluster",
@@ -39,7 +39,7 @@ func init() {
 			cl := testserver.SharedRedisCluster(t)
 			return openRedis(t, "redis+cluster://"+strings.Join(cl.Addrs, ",")), nil
 		},
-		conformance: storetest.Options{Granularity: time.Second},
+		conformance: storetest.Options{Granularity: time.Second, ContentVersions: true},
 	})
 }
 

@@ -74,7 +74,7 @@ func TestConformanceSingle(t *testing.T) {
 	t.Parallel()
 	c := singleClient(t, 0, true)
 	storetest.Run(t, func(t *testing.T) backends.Store { return redisstore.New(c, redisstore.Options{}) },
-		storetest.Options{Granularity: time.Second})
+		storetest.Options{Granularity: time.Second, ContentVersions: true})
 }
 
 // TestConformanceGuarded runs the suite with a client that ignores context
@@ -83,14 +83,14 @@ func TestConformanceGuarded(t *testing.T) {
 	t.Parallel()
 	c := singleClient(t, 0, false)
 	storetest.Run(t, func(t *testing.T) backends.Store { return redisstore.New(c, redisstore.Options{}) },
-		storetest.Options{Granularity: time.Second})
+		storetest.Options{Granularity: time.Second, ContentVersions: true})
 }
 
 func TestConformanceCluster(t *testing.T) {
 	t.Parallel()
 	c := clusterClient(t)
 	storetest.Run(t, func(t *testing.T) backends.Store { return redisstore.New(c, redisstore.Options{}) },
-		storetest.Options{Granularity: time.Second})
+		storetest.Options{Granularity: time.Second, ContentVersions: true})
 }
 
 // TestConformanceFactory runs the suite on stores built from SESSION_REDIS
@@ -105,7 +105,7 @@ func TestConformanceFactory(t *testing.T) {
 		}
 		t.Cleanup(func() { st.(interface{ Close() error }).Close() })
 		return st
-	}, storetest.Options{Granularity: time.Second})
+	}, storetest.Options{Granularity: time.Second, ContentVersions: true})
 }
 
 func TestFactory(t *testing.T) {
