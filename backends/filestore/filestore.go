@@ -29,7 +29,8 @@
 // in place (one aligned pwrite, under the key's lock, without fsync): the
 // value is never rewritten. Readers take the same lock, so they never see a
 // half-written expiry; after a power failure the entry may come back with
-// its previous expiry, which only ever ends a session early.
+// its previous expiry (the core only ever extends expiries, so the session
+// ends earlier than it would have).
 //
 // # Locking
 //
@@ -370,12 +371,12 @@ func (s *Store) load(ctx context.Context, op, key string, refresh time.Duration)
 	if refresh > 0 {
 		flag = os.O_RDWR
 	}
-	f, err := os.OpenFile(e.path, flag, 0)
+	f, err := openEntry(e.path, flag)
 	if errors.Is(err, fs.ErrNotExist) {
 		return backends.Record{}, nil
 	}
 	if err != nil {
-		return backends.Record{}, wrap(op, err)
+		return backends.Record{}, s.unreadable(op, e, err)
 	}
 	defer f.Close()
 	h, value, err := readEntry(f, key, true)
@@ -493,20 +494,21 @@ func (s *Store) SaveIf(ctx context.Context, key string, data []byte, ver any, tt
 // it is a live entry of key, and its header. Unreadable files are handled
 // (logged, maybe removed) and reported as not live.
 func (s *Store) inspect(e entry, key string) (exists, live bool, h header, err error) {
-	f, err := os.Open(e.path)
+	f, err := openEntry(e.path, os.O_RDONLY)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, false, header{}, nil
 	}
-	if err != nil {
-		return false, false, header{}, err
+	if err == nil {
+		defer f.Close()
+		h, _, err = readEntry(f, key, false)
 	}
-	defer f.Close()
-	h, _, err = readEntry(f, key, false)
-	if err != nil {
-		if err := s.unreadable("save", e, err); err != nil {
-			return true, false, header{}, err
-		}
+	var fe *formatError
+	if errors.As(err, &fe) {
+		_ = s.unreadable("save", e, err) // logged, maybe removed: absent
 		return true, false, header{}, nil
+	}
+	if err != nil {
+		return true, false, header{}, err
 	}
 	return true, h.expiry > s.now().UnixNano(), h, nil
 }
@@ -621,12 +623,12 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 		return wrap("touch", err)
 	}
 	defer unlock()
-	f, err := os.OpenFile(e.path, os.O_RDWR, 0)
+	f, err := openEntry(e.path, os.O_RDWR)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return wrap("touch", err)
+		return s.unreadable("touch", e, err)
 	}
 	defer f.Close()
 	h, _, err := readEntry(f, key, false)
@@ -732,6 +734,7 @@ func (s *Store) Cleanup(ctx context.Context) (int, error) {
 	}
 	before := s.count.Load()
 	seen, removed := 0, 0
+	var firstErr error
 	for _, n := range all {
 		if err := ctx.Err(); err != nil {
 			return removed, wrap("cleanup", err)
@@ -745,14 +748,20 @@ func (s *Store) Cleanup(ctx context.Context) (int, error) {
 		}
 		seen++
 		ok, err := s.removeIf(ctx, s.entryNamed(n), func(h header, now int64) bool { return h.expiry <= now })
-		if err != nil {
-			return removed, wrap("cleanup", err)
+		if ctx.Err() != nil {
+			return removed, wrap("cleanup", ctx.Err())
+		}
+		if err != nil && firstErr == nil {
+			firstErr = err // one bad file must not stop the others' cleanup
 		}
 		if ok {
 			removed++
 		}
 	}
 	s.count.Add(int64(seen) - before) // correct the estimate's drift
+	if firstErr != nil {
+		return removed, wrap("cleanup", firstErr)
+	}
 	return removed, nil
 }
 
@@ -794,9 +803,20 @@ func (s *Store) removeIf(ctx context.Context, e entry, cond func(h header, now i
 	return false, nil
 }
 
+// openEntry opens an entry file without following a symbolic link and
+// without blocking on a FIFO: a symbolic link is a foreign file, and so is
+// anything that is not a regular file (checked by readHeader).
+func openEntry(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|openFlags, 0)
+	if err != nil && isSymlinkErr(err) {
+		return nil, foreign("a symbolic link")
+	}
+	return f, err
+}
+
 // readHeaderFile opens path and reads its header (and key when withKey).
 func readHeaderFile(path string, withKey bool) (header, string, error) {
-	f, err := os.Open(path)
+	f, err := openEntry(path, os.O_RDONLY)
 	if err != nil {
 		return header{}, "", err
 	}

@@ -103,6 +103,9 @@ func readHeader(f *os.File, withKey bool) (header, string, error) {
 	if err != nil {
 		return header{}, "", err
 	}
+	if !fi.Mode().IsRegular() {
+		return header{}, "", foreign("not a regular file (%v)", fi.Mode().Type())
+	}
 	size := fi.Size()
 	var buf [headerSize]byte
 	n, err := io.ReadFull(f, buf[:])

@@ -17,7 +17,7 @@ import (
 // the open file description, so it also excludes other Store values in
 // this process, and the kernel releases it when a process dies.
 func lockFile(ctx context.Context, path string, mode os.FileMode) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, mode)
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|openFlags, mode)
 	if err != nil {
 		return nil, err
 	}
@@ -65,6 +65,12 @@ func lockFile(ctx context.Context, path string, mode os.FileMode) (*os.File, err
 		delay = min(2*delay, 5*time.Millisecond)
 	}
 }
+
+// openFlags make opening an entry or lock file never follow a symbolic
+// link nor block on a FIFO someone put in the directory.
+const openFlags = syscall.O_NOFOLLOW | syscall.O_NONBLOCK
+
+func isSymlinkErr(err error) bool { return errors.Is(err, syscall.ELOOP) }
 
 // unlockFile releases the lock by closing the only descriptor of its open
 // file description.

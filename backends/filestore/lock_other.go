@@ -15,5 +15,11 @@ func lockFile(ctx context.Context, path string, mode os.FileMode) (*os.File, err
 
 func unlockFile(*os.File) {}
 
+// openFlags: no O_NOFOLLOW here; readHeader still refuses anything that is
+// not a regular file.
+const openFlags = 0
+
+func isSymlinkErr(error) bool { return false }
+
 // syncDir is a no-op where directories cannot be opened and fsynced.
 func syncDir(string) error { return nil }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -103,5 +104,56 @@ func TestFileMode(t *testing.T) {
 		if _, err := filestore.New(t.TempDir(), filestore.Options{Mode: m}); err == nil {
 			t.Errorf("New with mode %v: no error", m)
 		}
+	}
+}
+
+// TestNotRegularFiles puts a symbolic link and a FIFO where entries would
+// be: they are foreign files (misses), never followed, never blocked on,
+// and a Save replaces the link itself, not its target.
+func TestNotRegularFiles(t *testing.T) {
+	logger, logs := newLogger()
+	s := open(t, "", filestore.Options{Logger: logger})
+	target := filepath.Join(t.TempDir(), "target")
+	if err := os.WriteFile(target, []byte("GSES\x01 must stay as it is"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(s.Dir(), fileName("link"))
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(s.Dir(), fileName("fifo")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"link", "fifo"} {
+		if _, found := mustLoad(t, s, k); found {
+			t.Errorf("Load(%s): found", k)
+		}
+		if rec, err := s.LoadVersion(ctx(t), k, time.Hour); err != nil || rec.Found {
+			t.Errorf("LoadVersion(%s) = %+v, %v", k, rec, err)
+		}
+		if err := s.Touch(ctx(t), k, time.Hour); err != nil {
+			t.Errorf("Touch(%s): %v", k, err)
+		}
+	}
+	if _, err := s.Keys(ctx(t)); err != nil {
+		t.Errorf("Keys: %v", err)
+	}
+	if _, err := s.Cleanup(ctx(t)); err != nil {
+		t.Errorf("Cleanup: %v", err)
+	}
+	if err := s.SaveIf(ctx(t), "link", []byte("v"), nil, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := mustLoad(t, s, "link"); v != "v" {
+		t.Errorf("Load after SaveIf = %q", v)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "GSES\x01 must stay as it is" {
+		t.Errorf("symlink target changed: %q", b)
+	}
+	if fi, err := os.Lstat(link); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("entry after SaveIf: %v, %v; want a regular file", fi.Mode(), err)
+	}
+	if !strings.Contains(logs.String(), "symbolic link") || !strings.Contains(logs.String(), "not a regular file") {
+		t.Errorf("log:\n%s", logs)
 	}
 }
