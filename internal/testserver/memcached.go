@@ -27,9 +27,10 @@ type MemcachedOptions struct {
 	ExtraArgs []string
 }
 
-// Memcached is one memcached server started by StartMemcached, listening
-// on 127.0.0.1. It implements Controller; Restart brings it back on the
-// same port (memcached keeps nothing on disk, so it comes back empty).
+// Memcached is one memcached server started by StartMemcached or
+// SharedMemcached, listening on 127.0.0.1. It implements Controller;
+// Restart brings it back on the same port (memcached keeps nothing on disk,
+// so it comes back empty).
 type Memcached struct {
 	// Addr is host:port, ready for memcache.New.
 	Addr string
@@ -39,23 +40,95 @@ type Memcached struct {
 	logFile string
 
 	mu   sync.Mutex
-	proc *Process
+	proc *serverProc
 }
 
-// StartMemcached starts `memcached -l 127.0.0.1 -p PORT` in the foreground
-// (with -u root when the test runs as root, which memcached otherwise
-// refuses), waits until the server answers `stats` with its own pid, and
-// registers t.Cleanup to kill it. A missing memcached skips the test with
-// an install hint, or fails it when CI is set.
+// StartMemcached starts a dedicated `memcached -l 127.0.0.1 -p PORT` for
+// this test (with -u root when the test runs as root, which memcached
+// otherwise refuses), waits until the server answers `stats` with its own
+// pid, and stops it with t.Cleanup. Use it for tests that kill or pause
+// the server. A missing memcached skips the test with an install hint, or
+// fails it when CI is set.
 func StartMemcached(t testing.TB, opts MemcachedOptions) *Memcached {
 	t.Helper()
 	program := LookPath(t, "memcached", MemcachedHint, "/usr/bin", "/usr/local/bin", "/usr/sbin")
-	dir := t.TempDir()
+	m, err := startMemcached(program, t.TempDir(), opts)
+	if err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	t.Cleanup(m.stop)
+	return m
+}
+
+// StartMemcacheds starts n dedicated memcached servers for this test (for
+// clients that spread keys over several servers).
+func StartMemcacheds(t testing.TB, n int, opts MemcachedOptions) MemcachedGroup {
+	t.Helper()
+	g := make(MemcachedGroup, n)
+	for i := range g {
+		g[i] = StartMemcached(t, opts)
+	}
+	return g
+}
+
+var (
+	sharedMemcachedMu sync.Mutex
+	sharedMemcached   MemcachedGroup
+)
+
+// SharedMemcached returns two memcached servers (default options) shared
+// by every test of this test binary, starting them on first use. They live
+// until the binary exits (they are started with a parent death signal).
+// Tests sharing them isolate themselves with key prefixes of their own. The
+// group's Controller acts on every user of the shared servers: only a test
+// that owns the whole binary for the duration (not parallel with other
+// users) may kill or pause them.
+func SharedMemcached(t testing.TB) MemcachedGroup {
+	t.Helper()
+	program := LookPath(t, "memcached", MemcachedHint, "/usr/bin", "/usr/local/bin", "/usr/sbin")
+	sharedMemcachedMu.Lock()
+	defer sharedMemcachedMu.Unlock()
+	if sharedMemcached != nil {
+		return sharedMemcached
+	}
+	sharedMu.Lock() // sharedDir's bookkeeping belongs to redis.go's lock
+	dir, err := sharedDir("gsmemcached")
+	sharedMu.Unlock()
+	if err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	var g MemcachedGroup
+	for range 2 {
+		m, err := startMemcached(program, dir, MemcachedOptions{})
+		if err != nil {
+			g.stop()
+			t.Fatalf("testserver: %v", err)
+		}
+		g = append(g, m)
+	}
+	sharedMemcached = g
+	return g
+}
+
+// StopSharedMemcached stops the shared memcached servers, if started; call
+// it from TestMain after m.Run when a package has one. Without it they
+// still die with the test binary.
+func StopSharedMemcached() {
+	sharedMemcachedMu.Lock()
+	defer sharedMemcachedMu.Unlock()
+	sharedMemcached.stop()
+	sharedMemcached = nil
+}
+
+func startMemcached(program, dir string, opts MemcachedOptions) (*Memcached, error) {
 	var lastErr error
-	// A port that FreePort found free can be taken before memcached binds
+	// A port that was free a moment ago can be taken before memcached binds
 	// it; try a few ports before giving up.
 	for attempt := range 3 {
-		port := FreePort(t)
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
 		args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0"}
 		if os.Geteuid() == 0 {
 			args = append(args, "-u", "root")
@@ -70,36 +143,24 @@ func StartMemcached(t testing.TB, opts MemcachedOptions) *Memcached {
 			args:    args,
 			logFile: filepath.Join(dir, fmt.Sprintf("memcached-%d-%d.log", port, attempt)),
 		}
-		if lastErr = m.start(t, 10*time.Second); lastErr == nil {
-			t.Cleanup(func() { m.stop() })
-			return m
+		if lastErr = m.start(10 * time.Second); lastErr == nil {
+			return m, nil
 		}
 	}
-	t.Fatalf("testserver: memcached did not start: %v", lastErr)
-	return nil
-}
-
-// StartMemcacheds starts n independent memcached servers (for clients that
-// spread keys over several servers).
-func StartMemcacheds(t testing.TB, n int, opts MemcachedOptions) MemcachedGroup {
-	t.Helper()
-	g := make(MemcachedGroup, n)
-	for i := range g {
-		g[i] = StartMemcached(t, opts)
-	}
-	return g
+	return nil, fmt.Errorf("memcached did not start: %w", lastErr)
 }
 
 // start runs the program and waits until this very process answers.
-func (m *Memcached) start(t testing.TB, timeout time.Duration) error {
-	t.Helper()
-	p := Start(t, m.logFile, m.program, m.args...)
-	pid := p.Cmd.Process.Pid
+func (m *Memcached) start(timeout time.Duration) error {
+	p, err := spawn(m.logFile, m.program, m.args...)
+	if err != nil {
+		return err
+	}
+	pid := p.cmd.Process.Pid
 	deadline := time.Now().Add(timeout)
-	var err error
 	for time.Now().Before(deadline) {
 		select {
-		case <-p.Done():
+		case <-p.done:
 			return fmt.Errorf("memcached on %s exited while starting: %s", m.Addr, Tail(m.logFile, 2000))
 		default:
 		}
@@ -111,7 +172,7 @@ func (m *Memcached) start(t testing.TB, timeout time.Duration) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	p.Kill()
+	p.kill()
 	return fmt.Errorf("memcached on %s not ready after %v: %v\n%s", m.Addr, timeout, err, Tail(m.logFile, 2000))
 }
 
@@ -149,15 +210,16 @@ func memcachedPID(addr string, pid int) error {
 	return nil
 }
 
-func (m *Memcached) current() *Process {
+func (m *Memcached) current() *serverProc {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.proc
 }
 
+// stop kills the process (a paused one too) and waits until it is gone.
 func (m *Memcached) stop() {
 	if p := m.current(); p != nil {
-		p.Kill()
+		p.kill()
 	}
 }
 
@@ -170,7 +232,7 @@ func (m *Memcached) Kill(t testing.TB) {
 // Pause freezes the server with SIGSTOP: connections hang instead of failing.
 func (m *Memcached) Pause(t testing.TB) {
 	t.Helper()
-	if err := m.current().Signal(syscall.SIGSTOP); err != nil {
+	if err := m.current().cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatalf("testserver: pause memcached %s: %v", m.Addr, err)
 	}
 }
@@ -178,24 +240,25 @@ func (m *Memcached) Pause(t testing.TB) {
 // Resume undoes Pause with SIGCONT.
 func (m *Memcached) Resume(t testing.TB) {
 	t.Helper()
-	if err := m.current().Signal(syscall.SIGCONT); err != nil {
+	if err := m.current().cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatalf("testserver: resume memcached %s: %v", m.Addr, err)
 	}
 }
 
 // Restart starts the server again after Kill, on the same port, and waits
 // until it answers. The restarted server is empty. Restarting a server
-// that is still running kills it first.
+// that is still running kills it first. The new process lives as long as
+// the old one would have (until the test's cleanup for StartMemcached,
+// until the binary exits for SharedMemcached).
 func (m *Memcached) Restart(t testing.TB) {
 	t.Helper()
 	m.stop()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		// The port is free again at once (memcached sets SO_REUSEADDR),
-		// but retry briefly in case the old socket lingers.
-		err := m.start(t, 10*time.Second)
+		// memcached sets SO_REUSEADDR, so the port is free again at once;
+		// retry briefly anyway.
+		err := m.start(10 * time.Second)
 		if err == nil {
-			t.Cleanup(m.stop)
 			return
 		}
 		if time.Now().After(deadline) {
@@ -247,6 +310,12 @@ func (g MemcachedGroup) Restart(t testing.TB) {
 	t.Helper()
 	for _, m := range g {
 		m.Restart(t)
+	}
+}
+
+func (g MemcachedGroup) stop() {
+	for _, m := range g {
+		m.stop()
 	}
 }
 
