@@ -828,3 +828,53 @@ func TestCallerClientUntouched(t *testing.T) {
 		t.Fatalf("client after the store's Close: %v", err)
 	}
 }
+
+// Store-level benchmarks against one real server: what each call costs
+// on top of gomemcache (which allocates the item, the value and its
+// formatted command line).
+func benchStore(b *testing.B, fn func(s *Store, ctx context.Context, key string, value []byte) error) {
+	srv := testserver.StartMemcached(b, testserver.MemcachedOptions{})
+	s := New(newClient(srv.Addr), Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	key := "session:" + strings.Repeat("b", 43)
+	value := bytes.Repeat([]byte{'v'}, 100)
+	if err := s.Save(ctx, key, value, time.Hour); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := fn(s, ctx, key, value); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkStoreLoad(b *testing.B) {
+	benchStore(b, func(s *Store, ctx context.Context, key string, _ []byte) error {
+		_, _, err := s.Load(ctx, key)
+		return err
+	})
+}
+
+func BenchmarkStoreSave(b *testing.B) {
+	benchStore(b, func(s *Store, ctx context.Context, key string, value []byte) error {
+		return s.Save(ctx, key, value, time.Hour)
+	})
+}
+
+func BenchmarkStoreTouch(b *testing.B) {
+	benchStore(b, func(s *Store, ctx context.Context, key string, _ []byte) error {
+		return s.Touch(ctx, key, time.Hour)
+	})
+}
+
+func BenchmarkStoreLoadVersionSaveIf(b *testing.B) {
+	benchStore(b, func(s *Store, ctx context.Context, key string, value []byte) error {
+		r, err := s.LoadVersion(ctx, key, time.Hour)
+		if err != nil {
+			return err
+		}
+		return s.SaveIf(ctx, key, value, r.Version, time.Hour)
+	})
+}
