@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -83,6 +84,11 @@ type Store struct {
 	ownsClient bool
 	// ttlIndex reports whether the server accepted the TTL index.
 	ttlIndex bool
+	// serialize is set on FerretDB, whose updates are read-then-write
+	// without a transaction: writes of one key are then serialized in
+	// this process (see keyLock).
+	serialize bool
+	ns        string
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -159,10 +165,60 @@ func newStore(ctx context.Context, client *mongo.Client, opts Options) (*Store, 
 		coll:   client.Database(opts.Database).Collection(opts.Collection),
 		log:    opts.Logger.With("store", "mongodb", "database", opts.Database, "collection", opts.Collection),
 	}
+	s.ns = opts.Database + "." + opts.Collection
 	if err := s.createIndexes(ctx); err != nil {
 		return nil, err
 	}
+	ferret, err := isFerretDB(ctx, client)
+	if err != nil {
+		return nil, fmt.Errorf("ginsession: mongodb: buildInfo: %w", err)
+	}
+	if ferret {
+		s.serialize = true
+		s.log.Info("ginsession: mongodb: FerretDB does not update documents atomically; writes of one session are serialized within this process, but several processes sharing this server can still lose concurrent updates")
+	}
 	return s, nil
+}
+
+// isFerretDB reports whether the server is FerretDB (its buildInfo has a
+// ferretdbVersion field).
+func isFerretDB(ctx context.Context, client *mongo.Client) (bool, error) {
+	raw, err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Raw()
+	if err != nil {
+		return false, err
+	}
+	_, err = raw.LookupErr("ferretdbVersion")
+	return err == nil, nil
+}
+
+// keyLocks serializes writes of one key on servers that need it. They are
+// shared by every Store of the process, keyed by namespace and key, and are
+// channels so that waiting for one honours the caller's context.
+var keyLocks [256]chan struct{}
+
+func init() {
+	for i := range keyLocks {
+		keyLocks[i] = make(chan struct{}, 1)
+	}
+}
+
+// lock takes the write lock of key when the server needs one. The returned
+// func releases it.
+func (s *Store) lock(ctx context.Context, key string) (func(), error) {
+	if !s.serialize {
+		return func() {}, nil
+	}
+	h := fnv.New32a()
+	h.Write([]byte(s.ns))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	l := keyLocks[h.Sum32()%uint32(len(keyLocks))]
+	select {
+	case l <- struct{}{}:
+		return func() { <-l }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("ginsession: mongodb: %w", ctx.Err())
+	}
 }
 
 // createIndexes creates the unique index on id (required: conditional
@@ -307,7 +363,11 @@ func (s *Store) Save(ctx context.Context, key string, data []byte, ttl time.Dura
 		{Key: "v", Value: bson.NewObjectID()},
 	}}}
 	opts := options.UpdateOne().SetUpsert(true)
-	var err error
+	unlock, err := s.lock(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	// Two upserts of a new id can race: the loser's insert hits the unique
 	// index. The document exists then, so the retry updates it.
 	for range 3 {
@@ -336,6 +396,11 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
+	unlock, err := s.lock(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if _, err := s.coll.DeleteOne(ctx, bson.D{{Key: "id", Value: key}}); err != nil {
 		return wrap("delete", err)
 	}
@@ -348,6 +413,11 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	if err := s.check(ctx); err != nil {
 		return err
 	}
+	unlock, err := s.lock(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	update := bson.D{{Key: "$set", Value: bson.D{{Key: "expiration", Value: expiry(ttl)}}}}
 	if _, err := s.coll.UpdateOne(ctx, live(key, now()), update); err != nil {
 		return wrap("touch", err)
@@ -365,9 +435,15 @@ func (s *Store) LoadVersion(ctx context.Context, key string, refresh time.Durati
 	var doc stored
 	var err error
 	if refresh > 0 {
+		// FerretDB writes back the whole document it read: hold the key.
+		unlock, lerr := s.lock(ctx, key)
+		if lerr != nil {
+			return backends.Record{}, lerr
+		}
+		defer unlock()
 		update := bson.D{{Key: "$set", Value: bson.D{{Key: "expiration", Value: expiry(refresh)}}}}
-		err = s.coll.FindOneAndUpdate(ctx, live(key, now()), update,
-			options.FindOneAndUpdate().SetProjection(projection)).Decode(&doc)
+		// No projection: FerretDB does not implement one for findAndModify.
+		err = s.coll.FindOneAndUpdate(ctx, live(key, now()), update).Decode(&doc)
 	} else {
 		err = s.coll.FindOne(ctx, live(key, now()), options.FindOne().SetProjection(projection)).Decode(&doc)
 	}
@@ -399,6 +475,11 @@ func (s *Store) SaveIf(ctx context.Context, key string, data []byte, ver any, tt
 	if err := tooLarge(data); err != nil {
 		return err
 	}
+	unlock, err := s.lock(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	at := now()
 	set := bson.D{
 		{Key: "id", Value: key},
@@ -461,11 +542,51 @@ func (s *Store) Cleanup(ctx context.Context) (int, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
 	}
-	res, err := s.coll.DeleteMany(ctx, bson.D{{Key: "expiration", Value: bson.D{{Key: "$lte", Value: now()}}}})
+	expired := bson.D{{Key: "expiration", Value: bson.D{{Key: "$lte", Value: now()}}}}
+	if s.serialize {
+		return s.cleanupEach(ctx, expired)
+	}
+	res, err := s.coll.DeleteMany(ctx, expired)
 	if err != nil {
 		return 0, wrap("cleanup", err)
 	}
 	return int(res.DeletedCount), nil
+}
+
+// cleanupEach deletes expired documents one key at a time, each under its
+// write lock: FerretDB deletes by _id what its query found, so a bulk delete
+// could remove a document a concurrent Save had just renewed.
+func (s *Store) cleanupEach(ctx context.Context, expired bson.D) (int, error) {
+	cur, err := s.coll.Find(ctx, expired, options.Find().SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "id", Value: 1}}))
+	if err != nil {
+		return 0, wrap("cleanup", err)
+	}
+	var ids []string
+	for cur.Next(ctx) {
+		if id, ok := cur.Current.Lookup("id").StringValueOK(); ok {
+			ids = append(ids, id)
+		}
+	}
+	err = cur.Err()
+	_ = cur.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		return 0, wrap("cleanup", err)
+	}
+	removed := 0
+	for _, id := range ids {
+		unlock, err := s.lock(ctx, id)
+		if err != nil {
+			return removed, err
+		}
+		filter := bson.D{{Key: "id", Value: id}, {Key: "expiration", Value: bson.D{{Key: "$lte", Value: now()}}}}
+		res, err := s.coll.DeleteOne(ctx, filter)
+		unlock()
+		if err != nil {
+			return removed, wrap("cleanup", err)
+		}
+		removed += int(res.DeletedCount)
+	}
+	return removed, nil
 }
 
 // Keys returns the ids (prefix included) of every live document.

@@ -185,10 +185,24 @@ func (m *Mongo) Kill(t testing.TB) {
 	m.stop()
 }
 
-// Pause freezes the server with SIGSTOP: connections hang instead of failing.
+// Pause freezes the server with SIGSTOP: connections hang instead of
+// failing. It returns once the kernel reports the process stopped.
 func (m *Mongo) Pause(t testing.TB) {
 	t.Helper()
 	m.signal(t, syscall.SIGSTOP)
+	p := m.current()
+	stat := fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid)
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return // no procfs: trust the signal
+		}
+		// The state follows the parenthesized command name.
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'T' {
+			return
+		}
+	}
+	t.Fatalf("testserver: FerretDB on %s did not stop after SIGSTOP", m.Addr)
 }
 
 // Resume undoes Pause with SIGCONT.
