@@ -74,6 +74,7 @@ type Middleware struct {
 	ownsStore bool
 	codec     codec
 	signer    *signer
+	sealer    *sealer // encryption at rest; nil when off
 	log       *slog.Logger
 	errorHF   func(c *gin.Context, err error)
 	now       func() time.Time
@@ -118,6 +119,11 @@ func NewMiddleware(opts Options) (*Middleware, error) {
 	}
 	if o.UseSigner {
 		m.signer = newSigner(o.SecretKey, o.SecretKeyFallbacks)
+	}
+	if len(o.EncryptionKey) > 0 {
+		if m.sealer, err = newSealer(o.EncryptionKey, o.EncryptionKeyFallbacks); err != nil {
+			return nil, err
+		}
 	}
 	m.store = o.Store
 	if m.store == nil {
@@ -257,12 +263,8 @@ func (m *Middleware) load(s *Session) {
 			err   error
 		)
 		if m.cas != nil {
-			var refresh time.Duration
-			if !m.opts.NoRefreshEachRequest {
-				refresh = m.opts.Lifetime
-			}
 			var rec backends.Record
-			rec, err = m.cas.LoadVersion(ctx, key, refresh)
+			rec, err = m.cas.LoadVersion(ctx, key, m.loadRefresh())
 			data, found, s.version, s.fresh = rec.Data, rec.Found, rec.Version, rec.Refreshed
 		} else {
 			data, found, err = m.store.Load(ctx, key)
@@ -274,11 +276,20 @@ func (m *Middleware) load(s *Session) {
 			return
 		}
 		if found {
-			entries, derr := decodeAny(m.codec, data)
+			entries, old, derr := m.decodeStored(key, data)
+			if derr == nil && m.opts.AbsoluteLifetime > 0 && m.pastDeadline(s, sid, key, entries) {
+				derr = errNoSession // deleted; a fresh session follows
+			}
 			if derr == nil {
 				s.sid, s.entries = sid, entries
 				if m.toucher == nil {
 					s.raw = data
+				}
+				m.afterLoad(s)
+				if old {
+					// Encrypted with a fallback key: rewrite it with the
+					// current one (key rotation on read).
+					s.modified = true
 				}
 				return
 			}
@@ -390,7 +401,8 @@ func (m *Middleware) commitOnce(s *Session) error {
 		return nil
 	}
 
-	ttl := m.opts.Lifetime
+	m.stampCreated(s)
+	ttl := m.sessionTTL(s)
 	setCookie := false
 	if s.modified {
 		if late && s.isNew {
@@ -406,7 +418,7 @@ func (m *Middleware) commitOnce(s *Session) error {
 			return nil
 		}
 		setCookie = true
-	} else if !m.opts.NoRefreshEachRequest && !s.fresh && !s.isNew {
+	} else if m.refreshes() && !s.fresh && !s.isNew {
 		key := m.key(s.sid)
 		ctx, cancel := m.storeCtx(s, true)
 		defer cancel()
@@ -435,17 +447,38 @@ func (s *Session) permanentLocked() bool {
 }
 
 // encode encodes the session and enforces MaxSize.
-func (m *Middleware) encode(s *Session) ([]byte, error) { return m.encodeEntries(s.entries) }
+func (m *Middleware) encode(s *Session) ([]byte, error) {
+	return m.encodeEntries(m.key(s.sid), s.entries)
+}
 
-func (m *Middleware) encodeEntries(entries []entry) ([]byte, error) {
+// encodeEntries returns the value to store under key: the encoding of
+// entries, encrypted when encryption is on. MaxSize applies to that value.
+func (m *Middleware) encodeEntries(key string, entries []entry) ([]byte, error) {
 	data, err := m.codec.encode(nil, entries)
 	if err != nil {
 		return nil, fmt.Errorf("ginsession: encode session: %w", err)
+	}
+	if m.sealer != nil {
+		data = m.sealer.seal(key, data)
 	}
 	if len(data) > m.opts.MaxSize {
 		return nil, fmt.Errorf("ginsession: encoded session is %d bytes, over SESSION_MAX_SIZE=%d: %w", len(data), m.opts.MaxSize, ErrTooLarge)
 	}
 	return data, nil
+}
+
+// decodeStored decrypts (when encryption is on) and decodes a value loaded
+// from key. old reports a value encrypted with a fallback key, which the
+// caller rewrites with the current key. A value that does not decrypt
+// fails like one that does not decode.
+func (m *Middleware) decodeStored(key string, data []byte) (entries []entry, old bool, err error) {
+	if m.sealer != nil {
+		if data, old, err = m.sealer.open(key, data); err != nil {
+			return nil, false, err
+		}
+	}
+	entries, err = decodeAny(m.codec, data)
+	return entries, old, err
 }
 
 // write stores a modified session: a create for a new id, else a
@@ -552,7 +585,7 @@ func (m *Middleware) writeBatch(ctx context.Context, key string, batch []*pendin
 			merged.apply(p.s.changes)
 		}
 		var err error
-		if data, err = m.encodeEntries(merged.entries); err != nil {
+		if data, err = m.encodeEntries(key, merged.entries); err != nil {
 			return err
 		}
 	}
@@ -587,7 +620,7 @@ func (m *Middleware) writeBatch(ctx context.Context, key string, batch []*pendin
 			}
 			return nil
 		}
-		entries, derr := decodeAny(m.codec, rec.Data)
+		entries, _, derr := m.decodeStored(key, rec.Data)
 		if derr != nil {
 			m.log.Warn("ginsession: stored session cannot be decoded; overwriting it", "sid", logSID(first.sid), "err", derr)
 		}
@@ -596,7 +629,7 @@ func (m *Middleware) writeBatch(ctx context.Context, key string, batch []*pendin
 			merged.apply(p.s.changes)
 		}
 		version = rec.Version
-		if data, err = m.encodeEntries(merged.entries); err != nil {
+		if data, err = m.encodeEntries(key, merged.entries); err != nil {
 			return err
 		}
 	}
@@ -644,7 +677,7 @@ func (m *Middleware) setCookie(h http.Header, s *Session, deletion bool) {
 		b = append(b, "; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0"...)
 	} else if s.permanentLocked() {
 		b = append(b, "; Expires="...)
-		b = m.now().Add(o.Lifetime).UTC().AppendFormat(b, http.TimeFormat)
+		b = m.cookieExpires(s).UTC().AppendFormat(b, http.TimeFormat)
 	}
 	if o.CookieSecure {
 		b = append(b, "; Secure"...)

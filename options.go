@@ -120,6 +120,39 @@ type Options struct {
 	// compare-and-swap race is reapplied on fresh data (default 10).
 	MaxRetries int
 
+	// IdleTimeout is SESSION_IDLE_TIMEOUT (ginsession's own; default 0,
+	// off): a session not used for this long is gone. Every write and
+	// every refresh sets the store's expiry to min(Lifetime, IdleTimeout),
+	// and a session is refreshed on every use, even with
+	// NoRefreshEachRequest. Enforced by the store's expiry (to the second),
+	// so it costs nothing when unused. At most Lifetime and, when set,
+	// AbsoluteLifetime.
+	IdleTimeout time.Duration
+	// AbsoluteLifetime is SESSION_ABSOLUTE_LIFETIME (ginsession's own;
+	// default 0, off): a session older than this since its creation is
+	// expired however active it is. The creation time is kept in the
+	// session under the reserved key "_created" (Unix seconds, hidden from
+	// Keys); an expired session is deleted on load and the request gets a
+	// fresh one. Store expiries never reach past the deadline. Regenerate
+	// keeps the creation time; Clear resets it.
+	AbsoluteLifetime time.Duration
+
+	// EncryptionKey is SESSION_ENCRYPTION_KEY (ginsession's own; default
+	// none, off): a 32-byte AES-256 key. When set, every stored value is
+	// encrypted with AES-256-GCM (after encoding, bound to its store key),
+	// so that someone who can read the store learns nothing of the
+	// sessions and cannot move a value to another id. Off by default
+	// because it breaks byte compatibility with Flask-Session: a Flask app
+	// sharing the store cannot read encrypted sessions (see
+	// docs/security.md). A value that does not decrypt is treated as
+	// missing: the request gets a fresh session.
+	EncryptionKey []byte
+	// EncryptionKeyFallbacks is SESSION_ENCRYPTION_KEY_FALLBACKS: older
+	// 32-byte keys still accepted when reading. A value read with one of
+	// them is rewritten with EncryptionKey in the same request (key
+	// rotation on read).
+	EncryptionKeyFallbacks [][]byte
+
 	// ErrorHandler answers a request whose session could not be loaded or
 	// saved. Default: log with Logger and answer 503 with a short body.
 	ErrorHandler func(c *gin.Context, err error)

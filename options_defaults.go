@@ -170,6 +170,11 @@ func (o Options) backendConfig() backends.Config {
 //   - Lifetime, StoreTimeout, MaxSize, MaxRetries, CleanupNRequests and
 //     MemoryMaxEntries are not negative, and FileMode has only permission
 //     bits;
+//   - IdleTimeout and AbsoluteLifetime are not negative, IdleTimeout is at
+//     most Lifetime and, when both are set, at most AbsoluteLifetime, and
+//     AbsoluteLifetime is at least a second;
+//   - EncryptionKey and every EncryptionKeyFallbacks item are 32 bytes,
+//     and fallbacks come with a current key;
 //   - CookieSameSite None and CookiePartitioned come with CookieSecure
 //     (browsers reject such cookies otherwise);
 //   - CookieName is a valid cookie name (an RFC 6265 token), CookiePath
@@ -214,6 +219,29 @@ func (o Options) Validate() error {
 	}
 	if v.MaxRetries < 0 {
 		add("MaxRetries (SESSION_MAX_RETRIES) = %d: want a positive count (0 means the default, 10)", v.MaxRetries)
+	}
+	if v.IdleTimeout < 0 {
+		add("IdleTimeout (SESSION_IDLE_TIMEOUT) = %v: want a positive duration, or 0 for no idle timeout", v.IdleTimeout)
+	} else if v.IdleTimeout > 0 && v.Lifetime > 0 && v.IdleTimeout > v.Lifetime {
+		add("IdleTimeout (SESSION_IDLE_TIMEOUT) = %v is longer than Lifetime (PERMANENT_SESSION_LIFETIME) = %v, so it would never apply: want at most the lifetime", v.IdleTimeout, v.Lifetime)
+	}
+	if v.AbsoluteLifetime < 0 {
+		add("AbsoluteLifetime (SESSION_ABSOLUTE_LIFETIME) = %v: want a positive duration, or 0 for no absolute lifetime", v.AbsoluteLifetime)
+	} else if v.AbsoluteLifetime > 0 && v.AbsoluteLifetime < time.Second {
+		add("AbsoluteLifetime (SESSION_ABSOLUTE_LIFETIME) = %v: want at least 1s (creation times are kept in whole seconds)", v.AbsoluteLifetime)
+	} else if v.AbsoluteLifetime > 0 && v.IdleTimeout > v.AbsoluteLifetime {
+		add("IdleTimeout (SESSION_IDLE_TIMEOUT) = %v is longer than AbsoluteLifetime (SESSION_ABSOLUTE_LIFETIME) = %v, so it would never apply: want an idle timeout shorter than the absolute lifetime", v.IdleTimeout, v.AbsoluteLifetime)
+	}
+	if n := len(v.EncryptionKey); n != 0 && n != encryptionKeyLen {
+		add("EncryptionKey (SESSION_ENCRYPTION_KEY) is %d bytes: want exactly %d bytes (AES-256), e.g. base64 of 32 random bytes", n, encryptionKeyLen)
+	}
+	for i, k := range v.EncryptionKeyFallbacks {
+		if len(k) != encryptionKeyLen {
+			add("EncryptionKeyFallbacks (SESSION_ENCRYPTION_KEY_FALLBACKS) item %d is %d bytes: want exactly %d bytes (AES-256)", i, len(k), encryptionKeyLen)
+		}
+	}
+	if len(v.EncryptionKeyFallbacks) > 0 && len(v.EncryptionKey) == 0 {
+		add("EncryptionKeyFallbacks (SESSION_ENCRYPTION_KEY_FALLBACKS) needs EncryptionKey (SESSION_ENCRYPTION_KEY): fallbacks only decrypt; want a current key too")
 	}
 	if v.CleanupNRequests < 0 {
 		add("CleanupNRequests (SESSION_CLEANUP_N_REQUESTS) = %d: want 0 (off) or a positive number of requests", v.CleanupNRequests)

@@ -69,7 +69,12 @@ func OptionsFromEnv() (Options, error) {
 //     SESSION_COOKIE_PARTITIONED;
 //   - durations (integer or fractional seconds such as 3600 or 90.7, or a
 //     Go duration such as 720h): PERMANENT_SESSION_LIFETIME,
-//     SESSION_STORE_TIMEOUT;
+//     SESSION_STORE_TIMEOUT; the same forms, 0 meaning off:
+//     SESSION_IDLE_TIMEOUT, SESSION_ABSOLUTE_LIFETIME;
+//   - SESSION_ENCRYPTION_KEY: 32 bytes as base64 (standard or URL
+//     alphabet, padded or not) or as 64 hex digits;
+//     SESSION_ENCRYPTION_KEY_FALLBACKS: comma-separated keys in the same
+//     forms (never repeated in errors);
 //   - integers: SESSION_ID_LENGTH (16 to 96), SESSION_FILE_THRESHOLD (0 or
 //     negative: no limit, as in Flask), SESSION_CLEANUP_N_REQUESTS,
 //     SESSION_MAX_SIZE, SESSION_MAX_RETRIES, SESSION_MEMORY_MAX_ENTRIES;
@@ -183,6 +188,30 @@ func OptionsFromLookup(lookup func(string) (string, bool), prefix string) (Optio
 	r.positive("SESSION_MAX_SIZE", &o.MaxSize, "a positive integer: the largest encoded session in bytes (default 1048576)")
 	r.positive("SESSION_MAX_RETRIES", &o.MaxRetries, "a positive integer: retries after a concurrent write (default 10)")
 
+	r.optionalDuration("SESSION_IDLE_TIMEOUT", &o.IdleTimeout)
+	r.optionalDuration("SESSION_ABSOLUTE_LIFETIME", &o.AbsoluteLifetime)
+	if v, ok := r.get("SESSION_ENCRYPTION_KEY"); ok {
+		if k, good := parseEncryptionKey(v); good {
+			o.EncryptionKey = k
+		} else {
+			r.fail("SESSION_ENCRYPTION_KEY", hiddenValue, encryptionKeyWant, true)
+		}
+	}
+	if v, ok := r.get("SESSION_ENCRYPTION_KEY_FALLBACKS"); ok {
+		items, good := parseKeyList(v)
+		var keys [][]byte
+		for _, item := range items {
+			k, ok := parseEncryptionKey(item)
+			good = good && ok
+			keys = append(keys, k)
+		}
+		if good {
+			o.EncryptionKeyFallbacks = keys
+		} else {
+			r.fail("SESSION_ENCRYPTION_KEY_FALLBACKS", hiddenValue, "comma-separated keys, each "+encryptionKeyWant, true)
+		}
+	}
+
 	return o, errors.Join(errors.Join(r.errs...), o.Validate())
 }
 
@@ -287,6 +316,21 @@ func (r *envReader) duration(name string, dst *time.Duration) {
 	d, good := parseDuration(v)
 	if !good || d <= 0 {
 		r.fail(name, v, "a positive number of seconds (3600, 90.7) or a Go duration (720h, 1h30m)", false)
+		return
+	}
+	*dst = d
+}
+
+// optionalDuration is duration for settings that are off by default: 0
+// (in any spelling parseDuration accepts) means off.
+func (r *envReader) optionalDuration(name string, dst *time.Duration) {
+	v, ok := r.get(name)
+	if !ok {
+		return
+	}
+	d, good := parseDuration(v)
+	if !good || d < 0 {
+		r.fail(name, v, "a number of seconds (3600, 90.7) or a Go duration (30m, 8h); 0 for off", false)
 		return
 	}
 	*dst = d

@@ -251,14 +251,15 @@ func (s *Session) Has(key string) bool {
 }
 
 // Keys returns the keys in insertion order, without Flask's internal
-// "_permanent" marker.
+// "_permanent" marker (nor "_created", the creation time kept when
+// Options.AbsoluteLifetime is set).
 func (s *Session) Keys() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ensure()
 	keys := make([]string, 0, len(s.entries))
 	for _, e := range s.entries {
-		if e.foreign == nil && e.key != permanentKey {
+		if e.foreign == nil && !s.internal(e.key) {
 			keys = append(keys, e.key)
 		}
 	}
@@ -272,7 +273,7 @@ func (s *Session) Len() int {
 	s.ensure()
 	n := 0
 	for _, e := range s.entries {
-		if e.foreign == nil && e.key != permanentKey {
+		if e.foreign == nil && !s.internal(e.key) {
 			n++
 		}
 	}
@@ -504,10 +505,11 @@ func (s *Session) detectInPlace() {
 	}
 }
 
-// empty reports Flask's emptiness: no key but the permanent marker.
+// empty reports Flask's emptiness: no key but the permanent marker (and the
+// creation time of AbsoluteLifetime).
 func (s *Session) empty() bool {
 	for _, e := range s.entries {
-		if e.foreign != nil || e.key != permanentKey {
+		if e.foreign != nil || !s.internal(e.key) {
 			return false
 		}
 	}
