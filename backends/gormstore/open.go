@@ -77,7 +77,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	db, sqlDB, err := openDB(rawURL, log)
+	db, sqlDB, err := openDB(ctx, rawURL, log)
 	if err != nil {
 		return nil, err
 	}
@@ -89,17 +89,44 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// openDB opens the pool and GORM on a database URL. Nothing connects yet.
-func openDB(rawURL string, log *slog.Logger) (*gorm.DB, *sql.DB, error) {
+// openDB opens the pool and GORM on a database URL. Only SQLite connects
+// (GORM asks it for its version); ctx bounds its retries while the file is
+// locked.
+func openDB(ctx context.Context, rawURL string, log *slog.Logger) (*gorm.DB, *sql.DB, error) {
+	if log == nil {
+		log = slog.Default()
+	}
 	tgt, err := parseURL(rawURL, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("ginsession: %s=%q: %w", envName, redact(rawURL), err)
 	}
-	sqlDB, dialector, err := tgt.open()
-	if err != nil {
-		return nil, nil, fmt.Errorf("ginsession: %s=%q: %w", envName, redact(rawURL), err)
+	for begin := time.Now(); ; {
+		sqlDB, dialector, err := tgt.open()
+		if err != nil {
+			return nil, nil, fmt.Errorf("ginsession: %s=%q: %w", envName, redact(rawURL), err)
+		}
+		configurePool(sqlDB, tgt.driver)
+		db, err := gorm.Open(dialector, &gorm.Config{
+			Logger:                 newGormLogger(log),
+			SkipDefaultTransaction: true,
+			DisableAutomaticPing:   true,
+		})
+		if err == nil {
+			return db, sqlDB, nil
+		}
+		sqlDB.Close() // gorm.Open has closed it already on most errors
+		// GORM's SQLite dialector asks for the version: a locked file can
+		// refuse even that.
+		if tgt.driver != "sqlite" || !strings.Contains(err.Error(), "locked") || ctx.Err() != nil || time.Since(begin) > 30*time.Second {
+			return nil, nil, fmt.Errorf("ginsession: gorm: open %q: %w", redact(rawURL), err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	if tgt.driver == "sqlite" {
+}
+
+// configurePool sizes a pool the factory opened.
+func configurePool(sqlDB *sql.DB, driver string) {
+	if driver == "sqlite" {
 		// SQLite runs one writer at a time per file, and a connection that
 		// waits for another one's lock waits inside SQLite, where no
 		// context reaches it. One connection per pool serializes this
@@ -112,18 +139,20 @@ func openDB(rawURL string, log *slog.Logger) (*gorm.DB, *sql.DB, error) {
 		sqlDB.SetMaxIdleConns(1)
 		sqlDB.SetConnMaxLifetime(0)
 		sqlDB.SetConnMaxIdleTime(0)
+		return
 	}
-	db, err := gorm.Open(dialector, &gorm.Config{
-		Logger:                 newGormLogger(log),
-		SkipDefaultTransaction: true,
-		DisableAutomaticPing:   true,
-	})
-	if err != nil {
-		sqlDB.Close()
-		return nil, nil, fmt.Errorf("ginsession: gorm: open %q: %w", redact(rawURL), err)
-	}
-	return db, sqlDB, nil
+	// Like SQLAlchemy's default pool (5 + 10 overflow), bounded well under
+	// the servers' default connection limits (100, 151): under a burst,
+	// requests wait for a connection (within their deadline) instead of
+	// failing with "too many clients".
+	sqlDB.SetMaxOpenConns(maxOpenConns)
+	sqlDB.SetMaxIdleConns(maxOpenConns)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 }
+
+// maxOpenConns bounds the connections of a PostgreSQL or MySQL pool the
+// factory opened.
+const maxOpenConns = 16
 
 // target is a parsed database URL.
 type target struct {
