@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,12 +51,6 @@ const (
 // document limit minus room for the other fields. Larger values give an
 // error matching backends.ErrTooLarge and leave the stored value intact.
 const MaxValueSize = 16<<20 - 64<<10
-
-// casValFilterMax is the largest loaded value SaveIf repeats in its filter
-// when the document also carries a version stamp. Above it the stamp alone
-// guards the write, so that filter plus update stay within the server's
-// statement size limit.
-const casValFilterMax = 4 << 20
 
 // codeNotImplemented is the server error code FerretDB answers for TTL indexes.
 const codeNotImplemented = 238
@@ -114,9 +109,10 @@ func open(ctx context.Context, cfg backends.Config) (backends.Store, error) {
 	if uri == "" {
 		uri = DefaultURI
 	}
+	shown := redact(uri)
 	client, err := mongo.Connect(options.Client().ApplyURI(uri))
 	if err != nil {
-		return nil, fmt.Errorf("ginsession: SESSION_MONGODB=%q: %w", uri, err)
+		return nil, fmt.Errorf("ginsession: SESSION_MONGODB=%q: %w; want a MongoDB connection string like %q", shown, err, DefaultURI)
 	}
 	s, err := newStore(ctx, client, Options{
 		Database:   cfg.MongoDBDB,
@@ -127,10 +123,18 @@ func open(ctx context.Context, cfg backends.Config) (backends.Store, error) {
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = client.Disconnect(dctx)
-		return nil, fmt.Errorf("ginsession: SESSION_MONGODB=%q: %w", uri, err)
+		return nil, fmt.Errorf("ginsession: SESSION_MONGODB=%q: %w", shown, err)
 	}
 	s.ownsClient = true
 	return s, nil
+}
+
+// userinfo matches the password part of a connection string.
+var userinfo = regexp.MustCompile(`^([a-zA-Z0-9+.-]+://[^:@/]*):[^@/]*@`)
+
+// redact hides the password of a connection string for error messages.
+func redact(uri string) string {
+	return userinfo.ReplaceAllString(uri, "${1}:xxxxx@")
 }
 
 // New returns a Store on opts.Database/opts.Collection of client and creates
@@ -229,9 +233,12 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		Keys:    bson.D{{Key: "id", Value: 1}},
 		Options: options.Index().SetUnique(true).SetName("id_1"),
 	})
-	if err != nil {
-		return fmt.Errorf("ginsession: mongodb: create unique index on %s.id (an existing non-unique index named id_1 or duplicate ids prevent it): %w",
+	if se := mongo.ServerError(nil); errors.As(err, &se) {
+		return fmt.Errorf("ginsession: mongodb: create a unique index on %s.id (an existing index named id_1 with other options, or documents sharing an id, prevent it): %w",
 			s.coll.Name(), err)
+	}
+	if err != nil {
+		return fmt.Errorf("ginsession: mongodb: create a unique index on %s.id: %w", s.coll.Name(), err)
 	}
 	_, err = iv.CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "expiration", Value: 1}},
@@ -517,13 +524,14 @@ func (s *Store) SaveIf(ctx context.Context, key string, data []byte, ver any, tt
 		filter = append(filter, bson.E{Key: "v", Value: bson.D{{Key: "$exists", Value: false}}})
 	}
 	// val catches writers that keep v, such as Flask-Session on pymongo 4
-	// ($set of id, val, expiration).
-	if !v.hasStamp || len(v.val.Value) <= casValFilterMax {
-		if len(v.val.Value)+len(data) > MaxValueSize {
-			return fmt.Errorf("ginsession: mongodb: conditional write of %d bytes over a %d-byte value without a version stamp: %w",
-				len(data), len(v.val.Value), backends.ErrTooLarge)
-		}
+	// ($set of id, val, expiration). Filter and update must fit in one
+	// statement; when they would not, the stamp alone guards the write.
+	switch {
+	case len(v.val.Value)+len(data) <= MaxValueSize:
 		filter = append(filter, bson.E{Key: "val", Value: v.val})
+	case !v.hasStamp:
+		return fmt.Errorf("ginsession: mongodb: conditional write of %d bytes over a %d-byte value without a version stamp: %w",
+			len(data), len(v.val.Value), backends.ErrTooLarge)
 	}
 	res, err := s.coll.UpdateOne(ctx, filter, update)
 	if err != nil {

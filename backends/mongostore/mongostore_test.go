@@ -595,6 +595,17 @@ func TestFactory(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "SESSION_MONGODB") {
 		t.Fatalf("Open with a bad URI = %v; want an error naming SESSION_MONGODB", err)
 	}
+	t.Logf("bad URI: %v", err)
+	// Nothing listens on port 1: the factory fails within its context, and
+	// the message names the variable without the password.
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err = backends.Open(short, backends.Config{Type: "mongodb", MongoDB: "mongodb://alice:s3cret@127.0.0.1:1/", Logger: quiet})
+	if err == nil || !strings.Contains(err.Error(), "SESSION_MONGODB") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("Open with an unreachable server = %v; want an error naming SESSION_MONGODB without the password", err)
+	}
+	t.Logf("unreachable: %v", err)
+
 	forEach(t, func(t *testing.T, uri string) {
 		db, coll := randomName("gs_"), randomName("c_")
 		st, err := backends.Open(ctx, backends.Config{Type: "MongoDB", MongoDB: uri, MongoDBDB: db, MongoDBCollect: coll, Logger: quiet})
