@@ -81,6 +81,8 @@ type Middleware struct {
 
 	qmu    sync.Mutex
 	queues map[string]*commitQueue // sessions being written, by key
+	moves  map[string]*move        // keys retired by Regenerate, by old key (under qmu)
+	movesN atomic.Int32            // len(moves), read without the lock
 
 	cleaning atomic.Bool
 	bg       sync.WaitGroup
@@ -432,7 +434,9 @@ func (m *Middleware) commitOnce(s *Session) error {
 			return fmt.Errorf("ginsession: refresh session expiry: %w", err)
 		}
 	}
-	if !late && !s.empty() && (setCookie || (!m.opts.NoRefreshEachRequest && s.permanentLocked())) {
+	// No cookie for an id a concurrent Regenerate retired: re-sending it
+	// could undo the browser's switch to the new id.
+	if !late && !s.empty() && (setCookie || (!m.opts.NoRefreshEachRequest && s.permanentLocked())) && !m.retired(m.key(s.sid)) {
 		m.setCookie(s.w.Header(), s, false)
 	}
 	return nil
@@ -503,10 +507,10 @@ func (m *Middleware) write(s *Session, ttl time.Duration) error {
 		return fmt.Errorf("ginsession: save session: %w", err)
 	}
 	if s.oldKey != "" {
-		if err := m.store.Delete(ctx, s.oldKey); err != nil {
+		if err := m.retire(ctx, s, key, ttl); err != nil {
 			return fmt.Errorf("ginsession: delete the session's previous id: %w", err)
 		}
-		s.oldKey = ""
+		s.oldKey, s.oldVersion = "", nil
 	}
 	s.isNew, s.regenerated, s.modified = false, false, false
 	s.changes = s.changes[:0]
@@ -579,7 +583,8 @@ func (m *Middleware) swap(s *Session, key string, data []byte, ttl time.Duration
 func (m *Middleware) writeBatch(ctx context.Context, key string, batch []*pendingCommit, data []byte, ttl time.Duration) error {
 	first := batch[0].s
 	version := first.version
-	if len(batch) > 1 {
+	forwarded := data == nil // carried over from a regenerated id: reload first
+	if len(batch) > 1 && !forwarded {
 		merged := &Session{entries: first.entries}
 		for _, p := range batch[1:] {
 			merged.apply(p.s.changes)
@@ -590,26 +595,39 @@ func (m *Middleware) writeBatch(ctx context.Context, key string, batch []*pendin
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		err := m.cas.SaveIf(ctx, key, data, version, ttl)
-		if err == nil || !errors.Is(err, backends.ErrConflict) {
-			return err
-		}
-		if attempt >= m.opts.MaxRetries {
-			return fmt.Errorf("gave up after %d attempts: %w", attempt+1, err)
-		}
-		if attempt > 0 {
-			backoff := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return ctx.Err()
+		if !forwarded || attempt > 0 {
+			err := m.cas.SaveIf(ctx, key, data, version, ttl)
+			if err == nil || !errors.Is(err, backends.ErrConflict) {
+				return err
+			}
+			if attempt >= m.opts.MaxRetries {
+				return fmt.Errorf("gave up after %d attempts: %w", attempt+1, err)
+			}
+			if attempt > 0 {
+				backoff := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
+				select {
+				case <-time.After(backoff):
+				case <-ctx.Done():
+					return ctx.Err()
+				}
 			}
 		}
 		rec, err := m.cas.LoadVersion(ctx, key, 0)
 		if err != nil {
 			return err
 		}
-		if !rec.Found {
+		var entries []entry
+		var derr error
+		if rec.Found {
+			entries, _, derr = m.decodeStored(key, rec.Data)
+		}
+		if !rec.Found || errors.Is(derr, errNoSession) {
+			if to, ok := m.movedTo(ctx, key); ok {
+				// A request of this process regenerated the session after
+				// these requests loaded it: carry their changes to the new
+				// id (see regenerate.go).
+				return m.writeBatch(ctx, to, batch, nil, ttl)
+			}
 			// Another request destroyed the session (logout): do not
 			// resurrect it. These changes are dropped, loudly.
 			m.log.Warn("ginsession: session was deleted by a concurrent request; changes of this request are dropped",
@@ -620,7 +638,6 @@ func (m *Middleware) writeBatch(ctx context.Context, key string, batch []*pendin
 			}
 			return nil
 		}
-		entries, _, derr := m.decodeStored(key, rec.Data)
 		if derr != nil {
 			m.log.Warn("ginsession: stored session cannot be decoded; overwriting it", "sid", logSID(first.sid), "err", derr)
 		}

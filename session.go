@@ -48,6 +48,7 @@ type Session struct {
 
 	regenerated bool
 	oldKey      string // entry to delete after a Regenerate
+	oldVersion  any    // CAS version of oldKey as loaded, to retire it conditionally
 
 	committed  bool
 	lateChange bool // a change after the commit
@@ -334,7 +335,7 @@ func (s *Session) Regenerate() error {
 		return nil // nothing to protect yet, as in Flask-Session
 	}
 	if !s.isNew && s.oldKey == "" {
-		s.oldKey = s.m.key(s.sid)
+		s.oldKey, s.oldVersion = s.m.key(s.sid), s.version
 	}
 	s.sid = newSID(s.m.opts.IDLength)
 	s.isNew = true
