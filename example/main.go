@@ -29,8 +29,12 @@ import (
 	"github.com/ginsession/ginsession"
 	"github.com/ginsession/ginsession/example/app"
 
-	// Backends the root package does not register by itself (yet); a blank
-	// import is all it takes.
+	// The root package registers the built-in backends; these blank imports
+	// make sure every SESSION_TYPE works in the example whatever the root
+	// package imports (registering twice is impossible: a package's init
+	// runs once).
+	_ "github.com/ginsession/ginsession/backends/gormstore"
+	_ "github.com/ginsession/ginsession/backends/memcachedstore"
 	_ "github.com/ginsession/ginsession/backends/mongostore"
 	_ "github.com/ginsession/ginsession/backends/redisstore"
 )
