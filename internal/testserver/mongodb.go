@@ -257,11 +257,14 @@ func ferretDBBinary(t testing.TB) string {
 		ferretBuild.bin, ferretBuild.out, ferretBuild.err = buildFerretDB()
 	})
 	if ferretBuild.err != nil {
-		out := ferretBuild.out
+		out := strings.TrimSpace(ferretBuild.out)
 		if len(out) > 1500 {
 			out = "..." + out[len(out)-1500:]
 		}
-		Unavailable(t, fmt.Sprintf("cannot build the FerretDB test server: %v\n%s", ferretBuild.err, out), ferretDBHint)
+		if out != "" {
+			out = ":\n" + out + "\n"
+		}
+		Unavailable(t, fmt.Sprintf("cannot build the FerretDB test server: %v%s", ferretBuild.err, out), ferretDBHint)
 	}
 	return ferretBuild.bin
 }
