@@ -17,7 +17,10 @@ import (
 type Map []MapItem
 
 // MapItem is one key/value pair of a Map.
-type MapItem struct{ Key, Value any }
+type MapItem struct {
+	Key   any // int64, uint64, string or []byte as decoded
+	Value any
+}
 
 // Ext is a msgpack extension value ginsession does not interpret; it is kept
 // and written back unchanged.

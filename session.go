@@ -82,7 +82,7 @@ type handout struct {
 
 // FlashMessage is one message stored by Flash, in Flask's layout.
 type FlashMessage struct {
-	Category string
+	Category string // "message" unless Flash was given one
 	Message  string
 }
 

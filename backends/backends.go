@@ -223,10 +223,11 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 
 // UnknownTypeError reports a SESSION_TYPE nobody registered.
 type UnknownTypeError struct {
-	Type  string
-	Known []string
+	Type  string   // the SESSION_TYPE asked for
+	Known []string // the registered names, sorted
 }
 
+// Error implements error.
 func (e *UnknownTypeError) Error() string {
 	return "ginsession: unknown SESSION_TYPE " + `"` + e.Type + `"` + " (known: " + strings.Join(e.Known, ", ") + ")"
 }

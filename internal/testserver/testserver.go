@@ -131,8 +131,8 @@ func Tail(path string, n int) string {
 
 // Process is a server program started in the foreground by Start.
 type Process struct {
-	Cmd  *exec.Cmd
-	Log  string
+	Cmd  *exec.Cmd // the running program
+	Log  string    // the file its output goes to
 	done chan struct{}
 }
 
