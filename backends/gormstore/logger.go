@@ -37,10 +37,12 @@ func (l gormLogger) Error(ctx context.Context, msg string, args ...any) {
 	l.log.WarnContext(ctx, "ginsession: gorm: "+fmt.Sprintf(msg, args...))
 }
 
-// Trace implements logger.Interface: only slow statements are logged.
+// Trace implements logger.Interface: only statements that succeeded
+// slowly are logged (a failed one's error goes to the caller). The time
+// includes waiting for a pooled connection.
 func (l gormLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
-	if elapsed := time.Since(begin); elapsed >= slowStatement {
+	if elapsed := time.Since(begin); err == nil && elapsed >= slowStatement {
 		_, rows := fc()
-		l.log.WarnContext(ctx, "ginsession: gorm: slow statement", "elapsed", elapsed, "rows", rows, "err", err)
+		l.log.WarnContext(ctx, "ginsession: gorm: slow statement", "elapsed", elapsed, "rows", rows)
 	}
 }
