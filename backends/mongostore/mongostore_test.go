@@ -420,7 +420,8 @@ func TestExpiredWithoutTTLIndex(t *testing.T) {
 		mustMiss(t, f.store, key)
 
 		n, err := f.store.Cleanup(ctx)
-		if err != nil || n != 1 {
+		// With a TTL index (mongod) the server may have removed it first.
+		if err != nil || n > 1 || n == 0 && !f.store.HasTTLIndex() {
 			t.Fatalf("Cleanup = %d, %v; want 1", n, err)
 		}
 		if c, _ := f.coll.CountDocuments(ctx, bson.D{{Key: "id", Value: key}}); c != 0 {
