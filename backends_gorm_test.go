@@ -22,9 +22,9 @@ import (
 // sequential top-level test. SQLite needs no server: each store gets a file
 // of its own.
 func init() {
-	// Expiry is kept in microseconds and compared with the Go clock; 250ms
-	// leaves room for fsync under -race.
-	conf := storetest.Options{Granularity: 250 * time.Millisecond}
+	// Expiry is kept in microseconds and compared with the Go clock; 500ms
+	// leaves room for a loaded machine under -race.
+	conf := storetest.Options{Granularity: 500 * time.Millisecond}
 	registerHarness(harness{
 		name: "gorm-sqlite",
 		open: func(t *testing.T) (backends.Store, testserver.Controller) {

@@ -17,7 +17,7 @@ import (
 // granularity is the expiry resolution the tests assume: every dialect
 // keeps microseconds (MySQL: in tables the store creates) and compares with
 // the Go clock.
-const granularity = 250 * time.Millisecond
+const granularity = 500 * time.Millisecond
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
