@@ -226,7 +226,22 @@ func loadRounds(rows []*row) {
 					cookies = make([]string, *conns)
 				}
 				runtime.GC()
+				var pf *os.File
+				if r.profile {
+					var err error
+					if pf, err = os.Create(filepath.Join(*profDir, fmt.Sprintf("%s.load%d.cpu.pprof", profBase(r.t, r.wl), round))); err == nil {
+						err = pprof.StartCPUProfile(pf)
+					}
+					if err != nil {
+						r.err = err
+						continue
+					}
+				}
 				lat, errs, err := load(servers[r.t], r.path, cookies, *warm, slice)
+				if pf != nil {
+					pprof.StopCPUProfile()
+					pf.Close()
+				}
 				if err != nil {
 					r.err = fmt.Errorf("load: %w", err)
 					continue
@@ -262,7 +277,7 @@ type loadAcc struct {
 // profileLoop serves the workload for the benchmark time with a CPU profile,
 // then again recording every allocation.
 func profileLoop(t *target, wl, path, cookie string) error {
-	base := strings.NewReplacer("/", "_", " ", "", "(", "", ")", "", "+", "").Replace(t.lib + "_" + t.backend + "_" + wl)
+	base := profBase(t, wl)
 	loop := serveLoop(t.h, path, cookie)
 	f, err := os.Create(filepath.Join(*profDir, base+".cpu.pprof"))
 	if err != nil {
@@ -279,23 +294,35 @@ func profileLoop(t *target, wl, path, cookie string) error {
 		}
 	}
 	pprof.StopCPUProfile()
+	// The allocs profile is cumulative: write it before and after, and
+	// read it with go tool pprof -base X.allocs0.pprof X.allocs.pprof.
 	old := runtime.MemProfileRate
 	runtime.MemProfileRate = 1
-	runtime.GC()
-	err = loop(2000)
-	runtime.GC()
-	mf, ferr := os.Create(filepath.Join(*profDir, base+".allocs.pprof"))
-	if ferr != nil {
-		return ferr
+	defer func() { runtime.MemProfileRate = old }()
+	writeAllocs := func(name string) error {
+		runtime.GC()
+		mf, err := os.Create(filepath.Join(*profDir, base+name))
+		if err != nil {
+			return err
+		}
+		defer mf.Close()
+		return pprof.Lookup("allocs").WriteTo(mf, 0)
 	}
-	defer mf.Close()
-	perr := pprof.Lookup("allocs").WriteTo(mf, 0)
-	runtime.MemProfileRate = old
-	if err != nil {
+	if err := writeAllocs(".allocs0.pprof"); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "profiles: %s.{cpu,allocs}.pprof (allocs: 2000 requests)\n", filepath.Join(*profDir, base))
-	return perr
+	if err := loop(1000); err != nil {
+		return err
+	}
+	if err := writeAllocs(".allocs.pprof"); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "profiles: %s.{cpu,allocs0,allocs}.pprof (allocs: 1000 requests, use -base), and .load*.cpu.pprof\n", filepath.Join(*profDir, base))
+	return nil
+}
+
+func profBase(t *target, wl string) string {
+	return strings.NewReplacer("/", "_", " ", "", "(", "", ")", "", "+", "").Replace(t.lib + "_" + t.backend + "_" + wl)
 }
 
 func fatal(err error) {

@@ -135,5 +135,8 @@ if [ ! -d "$builddir/../backends/memcachedstore" ]; then
 fi
 
 # bench is its own module and is not in the repository's go.work.
-(cd "$builddir" && GOWORK=off GOFLAGS=-buildvcs=false go build "${tags[@]}" -o "$tmp/bench" .)
+# -mod=mod: when the root package starts importing a new dependency, go.mod
+# here is completed on the fly (in worktree mode that edits bench/go.mod;
+# commit it after `go mod tidy`).
+(cd "$builddir" && GOWORK=off GOFLAGS=-buildvcs=false go build -mod=mod "${tags[@]}" -o "$tmp/bench" .)
 "$tmp/bench" -redis "$redis_addr" -memcached "$mc_addr" -rev "$rev" "$@"
