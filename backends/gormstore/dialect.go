@@ -95,6 +95,11 @@ var createTable = map[string]string{
 // are missing, then checks that the table has the store's columns.
 func (s *Store) prepareTable(ctx context.Context, create bool) error {
 	db := s.db.WithContext(ctx)
+	// Connect first, so that an unreachable database is reported as such
+	// rather than as a table that cannot be created.
+	if err := s.retry(ctx, func() error { return db.Exec("SELECT 1").Error }); err != nil {
+		return fmt.Errorf("ginsession: gorm: connect: %w", err)
+	}
 	if create && s.probe(ctx) != nil {
 		ddl, ok := createTable[s.dialect]
 		if !ok {

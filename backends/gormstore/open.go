@@ -84,7 +84,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	s, err := newStore(ctx, db, opts, sqlDB)
 	if err != nil {
 		sqlDB.Close()
-		return nil, fmt.Errorf("%w (database %q)", err, redact(rawURL))
+		return nil, fmt.Errorf("ginsession: %s=%q: %w", envName, redact(rawURL), err)
 	}
 	return s, nil
 }
@@ -118,7 +118,7 @@ func openDB(ctx context.Context, rawURL string, log *slog.Logger) (*gorm.DB, *sq
 		// GORM's SQLite dialector asks for the version: a locked file can
 		// refuse even that.
 		if tgt.driver != "sqlite" || !strings.Contains(err.Error(), "locked") || ctx.Err() != nil || time.Since(begin) > 30*time.Second {
-			return nil, nil, fmt.Errorf("ginsession: gorm: open %q: %w", redact(rawURL), err)
+			return nil, nil, fmt.Errorf("ginsession: %s=%q: ginsession: gorm: open: %w", envName, redact(rawURL), err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
