@@ -289,7 +289,14 @@ func (m *MariaDB) Kill(t testing.TB) {
 }
 
 // Pause freezes mariadbd with SIGSTOP.
-func (m *MariaDB) Pause(t testing.TB) { t.Helper(); m.signal(t, syscall.SIGSTOP) }
+func (m *MariaDB) Pause(t testing.TB) {
+	t.Helper()
+	m.signal(t, syscall.SIGSTOP)
+	m.mu.Lock()
+	pid := m.proc.cmd.Process.Pid
+	m.mu.Unlock()
+	WaitStopped(t, pid, "mariadbd on "+m.Addr())
+}
 
 // Resume undoes Pause with SIGCONT.
 func (m *MariaDB) Resume(t testing.TB) { t.Helper(); m.signal(t, syscall.SIGCONT) }

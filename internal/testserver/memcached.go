@@ -232,9 +232,11 @@ func (m *Memcached) Kill(t testing.TB) {
 // Pause freezes the server with SIGSTOP: connections hang instead of failing.
 func (m *Memcached) Pause(t testing.TB) {
 	t.Helper()
-	if err := m.current().cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	p := m.current().cmd.Process
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatalf("testserver: pause memcached %s: %v", m.Addr, err)
 	}
+	WaitStopped(t, p.Pid, "memcached on "+m.Addr)
 }
 
 // Resume undoes Pause with SIGCONT.

@@ -190,19 +190,7 @@ func (m *Mongo) Kill(t testing.TB) {
 func (m *Mongo) Pause(t testing.TB) {
 	t.Helper()
 	m.signal(t, syscall.SIGSTOP)
-	p := m.current()
-	stat := fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid)
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		b, err := os.ReadFile(stat)
-		if err != nil {
-			return // no procfs: trust the signal
-		}
-		// The state follows the parenthesized command name.
-		if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'T' {
-			return
-		}
-	}
-	t.Fatalf("testserver: FerretDB on %s did not stop after SIGSTOP", m.Addr)
+	WaitStopped(t, m.current().cmd.Process.Pid, "FerretDB on "+m.Addr)
 }
 
 // Resume undoes Pause with SIGCONT.

@@ -291,6 +291,9 @@ func (r *Redis) signal(t testing.TB, sig os.Signal) {
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatalf("testserver: signal redis-server on %s: %v", r.Addr, err)
 	}
+	if sig == syscall.SIGSTOP {
+		WaitStopped(t, p.cmd.Process.Pid, "redis-server on "+r.Addr)
+	}
 }
 
 // Restart starts the server again after Kill, on the same port and socket,

@@ -186,3 +186,20 @@ type Controller interface {
 	// waits until it answers.
 	Restart(t testing.TB)
 }
+
+// WaitStopped returns once the kernel reports process pid stopped (after a
+// SIGSTOP, which is delivered asynchronously: a busy server may still answer
+// a request or two before it takes effect). It fails the test after 2s.
+func WaitStopped(t testing.TB, pid int, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		state, _, ok := procStat(pid)
+		if !ok {
+			return // no procfs: trust the signal
+		}
+		if state == 'T' {
+			return
+		}
+	}
+	t.Fatalf("testserver: %s (pid %d) did not stop after SIGSTOP", what, pid)
+}
