@@ -231,25 +231,8 @@ func (m *MariaDB) start() error {
 		return err
 	}
 	m.proc = proc
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := m.exec(ctx, "SELECT 1")
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-proc.done:
-			return fmt.Errorf("mariadbd on %s exited during start: %v\n%s", m.Addr(), err, Tail(m.log, 2000))
-		default:
-		}
-		if time.Now().After(deadline) {
-			m.killLocked()
-			return fmt.Errorf("mariadbd on %s not ready after 60s: %v\n%s", m.Addr(), err, Tail(m.log, 2000))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return awaitSQL(proc.done, "mariadbd on "+m.Addr(), m.log, 60*time.Second,
+		func(ctx context.Context) error { return m.exec(ctx, "SELECT 1") }, m.killLocked)
 }
 
 // stop shuts the server down (SIGTERM), or kills it after 10 s.

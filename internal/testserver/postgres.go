@@ -249,25 +249,8 @@ func (p *Postgres) start() error {
 		return err
 	}
 	p.proc = proc
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := p.exec(ctx, "SELECT 1")
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-proc.done:
-			return fmt.Errorf("postgres on %s exited during start: %v\n%s", p.Addr(), err, Tail(p.log, 2000))
-		default:
-		}
-		if time.Now().After(deadline) {
-			p.killLocked()
-			return fmt.Errorf("postgres on %s not ready after 30s: %v\n%s", p.Addr(), err, Tail(p.log, 2000))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return awaitSQL(proc.done, "postgres on "+p.Addr(), p.log, 30*time.Second,
+		func(ctx context.Context) error { return p.exec(ctx, "SELECT 1") }, p.killLocked)
 }
 
 // stop shuts the server down cleanly (fast shutdown: the postmaster ends

@@ -8,6 +8,7 @@
 package testserver
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -202,4 +203,29 @@ func WaitStopped(t testing.TB, pid int, what string) {
 		}
 	}
 	t.Fatalf("testserver: %s (pid %d) did not stop after SIGSTOP", what, pid)
+}
+
+// awaitSQL polls ping (a "SELECT 1" with a 1s deadline) until it succeeds,
+// the process exits, or timeout passes; kill is called on a timeout. The
+// error names the server and carries the tail of its log.
+func awaitSQL(done <-chan struct{}, what, logFile string, timeout time.Duration, ping func(context.Context) error, kill func()) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := ping(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("%s exited during start: %v\n%s", what, err, Tail(logFile, 2000))
+		default:
+		}
+		if time.Now().After(deadline) {
+			kill()
+			return fmt.Errorf("%s not ready after %v: %v\n%s", what, timeout, err, Tail(logFile, 2000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
