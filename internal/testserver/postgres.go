@@ -310,8 +310,13 @@ func (p *Postgres) Pause(t testing.TB) {
 	}
 	pm := p.proc.cmd.Process.Pid
 	_ = syscall.Kill(pm, syscall.SIGSTOP) // first, so no new backend escapes
-	for _, k := range childrenOf(pm) {
+	WaitStopped(t, pm, "postgres on "+p.Addr())
+	kids := childrenOf(pm) // complete now: a stopped postmaster forks no more
+	for _, k := range kids {
 		_ = syscall.Kill(k, syscall.SIGSTOP)
+	}
+	for _, k := range kids {
+		WaitStopped(t, k, "a postgres backend")
 	}
 }
 

@@ -198,7 +198,7 @@ func WaitStopped(t testing.TB, pid int, what string) {
 		if !ok {
 			return // no procfs: trust the signal
 		}
-		if state == 'T' {
+		if state == 'T' || state == 'Z' || state == 'X' { // stopped, or gone
 			return
 		}
 	}
