@@ -22,6 +22,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,12 +33,12 @@ var (
 	redisAddr = flag.String("redis", "", "redis-server host:port (empty: skip redis)")
 	mcAddr    = flag.String("memcached", "", "memcached host:port (empty: skip memcached)")
 	noMemory  = flag.Bool("no-memory", false, "skip the in-memory stores")
-	benchtime = flag.Duration("benchtime", time.Second, "in-process benchmark time per case")
-	duration  = flag.Duration("duration", 5*time.Second, "measured load time per case")
-	warm      = flag.Duration("warm", 200*time.Millisecond, "load warm-up per slice (not measured)")
-	rounds    = flag.Int("rounds", 5, "rounds: the in-process figures are the median round; the load is split into this many interleaved slices")
+	benchtime = flag.Duration("benchtime", time.Second, "in-process benchmark time per case, split over the rounds")
+	duration  = flag.Duration("duration", 4*time.Second, "measured load time per case")
+	warm      = flag.Duration("warm", 150*time.Millisecond, "load warm-up per slice (not measured)")
+	rounds    = flag.Int("rounds", 4, "rounds: the in-process figures are the median round; the load is split into this many interleaved slices")
 	conns     = flag.Int("conns", 64, "concurrent keep-alive connections of the load")
-	countN    = flag.Int("count-n", 500, "requests served to count round trips")
+	countN    = flag.Int("count-n", 300, "requests served to count round trips")
 	only      = flag.String("only", "", "regexp over library/backend/workload (spaces removed), e.g. 'ginsession/redis'")
 	skipLoad  = flag.Bool("skip-load", false, "skip the load over loopback")
 	out       = flag.String("out", "", "also write the markdown to this file")
@@ -60,7 +61,10 @@ type row struct {
 func main() {
 	testing.Init()
 	flag.Parse()
-	if err := flag.Set("test.benchtime", benchtime.String()); err != nil {
+	if *rounds < 1 {
+		*rounds = 1
+	}
+	if err := flag.Set("test.benchtime", (*benchtime / time.Duration(*rounds)).String()); err != nil {
 		fatal(err)
 	}
 	gin.SetMode(gin.ReleaseMode)
@@ -75,47 +79,40 @@ func main() {
 
 	load0 := loadavg()
 	began := time.Now()
-	var targets []*target
-	targets = append(targets, bareTarget())
-	if *redisAddr != "" {
-		ts, err := redisTargets(*redisAddr)
-		if err != nil {
-			fatal(err)
-		}
-		targets = append(targets, ts...)
-	}
-	if *mcAddr != "" {
-		ts, err := memcachedTargets(*mcAddr)
-		if err != nil {
-			fatal(err)
-		}
-		targets = append(targets, ts...)
-	}
-	if !*noMemory {
-		ts, err := memoryTargets()
-		if err != nil {
-			fatal(err)
-		}
-		targets = append(targets, ts...)
-	}
-
+	// Every row gets its own target (its own store, client and pool), so
+	// that the sessions one workload creates do not weigh on another's.
 	var rows []*row
-	for _, t := range targets {
-		for _, wl := range t.workloads {
+	var targets []*target
+	for _, wl := range workloads {
+		ts, err := buildTargets()
+		if err != nil {
+			fatal(err)
+		}
+		for _, t := range ts {
 			name := matchName(t, wl)
-			if filter != nil && !filter.MatchString(name) && t.lib != libBare && t.lib != libFloor {
+			if !slices.Contains(t.workloads, wl) || (filter != nil && !filter.MatchString(name) && t.lib != libBare && t.lib != libFloor) {
+				t.close()
 				continue
 			}
+			t.workloads = []string{wl}
+			targets = append(targets, t)
 			rows = append(rows, &row{t: t, wl: wl, profile: prof != nil && prof.MatchString(name)})
 		}
 	}
+	phase := func(name string) {
+		fmt.Fprintf(os.Stderr, "bench: %s (%s since start)\n", name, time.Since(began).Round(time.Second))
+	}
+	phase(fmt.Sprintf("%d cases: seeding sessions, counting round trips", len(rows)))
 	for _, r := range rows {
 		r.err = prepare(r)
 	}
+	phase("in-process benchmarks")
 	inProcessRounds(rows)
 	if !*skipLoad {
+		phase("load over loopback")
 		loadRounds(rows)
 	}
+	phase("done")
 	for _, r := range rows {
 		status := "ok"
 		if r.err != nil {
@@ -136,6 +133,37 @@ func main() {
 			fatal(err)
 		}
 	}
+}
+
+func buildTargets() ([]*target, error) {
+	ts := []*target{bareTarget()}
+	if *redisAddr != "" {
+		r, err := redisTargets(*redisAddr)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, r...)
+	}
+	if *mcAddr != "" {
+		m, err := memcachedTargets(*mcAddr)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, m...)
+	}
+	if !*noMemory {
+		m, err := memoryTargets()
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, m...)
+	}
+	for _, t := range ts {
+		closeFn := t.close
+		var once sync.Once
+		t.close = func() { once.Do(closeFn) }
+	}
+	return ts, nil
 }
 
 // prepare seeds the sessions a row needs and counts its round trips.
@@ -194,28 +222,23 @@ func inProcessRounds(rows []*row) {
 // duration/rounds, the rows of one workload in turn; latencies and counts of
 // all slices are pooled.
 func loadRounds(rows []*row) {
-	servers := map[*target]string{}
-	defer func() {
-		for _, stop := range stops {
-			stop()
-		}
-		stops = nil
-	}()
-	for _, r := range rows {
-		if r.err != nil || servers[r.t] != "" {
-			continue
-		}
-		addr, stop, err := serve(r.t.h)
-		if err != nil {
-			r.err = err
-			continue
-		}
-		servers[r.t] = addr
-		stops = append(stops, stop)
-	}
 	slice := *duration / time.Duration(*rounds)
 	acc := map[*row]*loadAcc{}
 	for _, wl := range workloads {
+		servers := map[*row]string{}
+		var stops []func()
+		for _, r := range rows {
+			if r.wl != wl || r.err != nil {
+				continue
+			}
+			addr, stop, err := serve(r.t.h)
+			if err != nil {
+				r.err = err
+				continue
+			}
+			servers[r] = addr
+			stops = append(stops, stop)
+		}
 		for round := 0; round < *rounds; round++ {
 			for _, r := range rows {
 				if r.wl != wl || r.err != nil {
@@ -237,7 +260,7 @@ func loadRounds(rows []*row) {
 						continue
 					}
 				}
-				lat, errs, err := load(servers[r.t], r.path, cookies, *warm, slice)
+				lat, errs, err := load(servers[r], r.path, cookies, *warm, slice)
 				if pf != nil {
 					pprof.StopCPUProfile()
 					pf.Close()
@@ -255,19 +278,26 @@ func loadRounds(rows []*row) {
 				a.errs += errs
 			}
 		}
-	}
-	for r, a := range acc {
-		if r.err != nil {
-			continue
+		for _, stop := range stops {
+			stop()
 		}
-		r.load = summarize(a.lat, *duration)
-		if a.errs > 0 {
-			r.err = fmt.Errorf("load: %d responses were not 2xx", a.errs)
+		// Free this workload's stores (the memory ones hold every session
+		// the load created) before the next workload.
+		for _, r := range rows {
+			if r.wl == wl {
+				r.t.close()
+				r.t.h = nil
+				if a := acc[r]; a != nil && r.err == nil {
+					r.load = summarize(a.lat, *duration)
+					if a.errs > 0 {
+						r.err = fmt.Errorf("load: %d responses were not 2xx", a.errs)
+					}
+					delete(acc, r)
+				}
+			}
 		}
 	}
 }
-
-var stops []func()
 
 type loadAcc struct {
 	lat  []time.Duration

@@ -86,7 +86,7 @@ func writeReport(w *strings.Builder, rows []*row, began time.Time, load0, load1 
 		fmt.Fprintf(w, "; ginsession %s", *rev)
 	}
 	fmt.Fprintf(w, "\n- libraries: %s\n", moduleVersions())
-	fmt.Fprintf(w, "- in process: testing.Benchmark, %v per case, median of %d rounds run in turn over the libraries; one request = a shallow copy of one *http.Request (1 alloc, in every row) served by the handler, network round trips to the servers included\n", *benchtime, *rounds)
+	fmt.Fprintf(w, "- in process: testing.Benchmark, %v per case as the median of %d rounds run in turn over the libraries; one request = a shallow copy of one *http.Request (1 alloc, in every row) served by the handler, network round trips to the servers included\n", *benchtime, *rounds)
 	fmt.Fprintf(w, "- round trips: client connection writes per request (each client flushes one command or pipeline per write) over %d serial requests; server commands from INFO commandstats (redis; the commands a Lua script runs are counted too, so ginsession's write shows the GET and SET its EVALSHA runs inside the server) or `stats` (memcached) deltas over the same requests\n", *countN)
 	if !*skipLoad {
 		fmt.Fprintf(w, "- load: a real net/http server per library on 127.0.0.1, %d keep-alive connections (one goroutine and one session each) from a minimal HTTP/1.1 client in the same process; %v measured per case, as %d slices of %v (each after %v of warm-up) run in turn over the libraries, so that background load hits all alike\n", *conns, *duration, *rounds, *duration/time.Duration(*rounds), *warm)
@@ -145,7 +145,18 @@ func writeReport(w *strings.Builder, rows []*row, began time.Time, load0, load1 
 		fmt.Fprintf(w, ".\n\n")
 	}
 	writeTargets(w, rows)
+	fmt.Fprint(w, reportNotes)
 }
+
+const reportNotes = `### Notes
+
+- Reproduce: ` + "`bash bench/run.sh -out bench/RESULTS.md`" + ` (BENCH_SOURCE=worktree measures uncommitted changes to the library).
+- Every library gets the same lifetime (7 days: gorilla-sessions-memcache, behind gin-contrib's memcached store, sends MaxAge as a relative expiry, which memcached reads as an absolute time beyond 30 days, so with Flask's 31 days it never finds a session) and pools of 64 connections.
+- gin-contrib/sessions' redis store is boj/redistore on a redigo pool built as redistore.NewRediStore builds it, including its TestOnBorrow PING: hence the PING round trip on every request that touches the session.
+- scs: "scs" uses its go-redis store (goredisstore: GET; SET with PX). "scs + redigo" is an scs store in this module that sends exactly the commands of scs/redisstore (GET; MULTI/SET/PEXPIREAT/EXEC in one pipeline), which the module proxy here does not serve. scs has no memcached store: its memcached row is a 30-line store in this module (get; set with the remaining lifetime). scs loads the session in LoadAndSave, before the handler runs, so its untouched route costs a round trip and a decode.
+- ginsession runs with its defaults (msgpack, permanent sessions refreshed on every request: GETEX on read, the cookie re-sent), with compare-and-swap writes (EVALSHA of a SHA-1 compare-and-set script on redis, gets/cas on memcached).
+`
+
 
 func writeTargets(w *strings.Builder, rows []*row) {
 	fmt.Fprintf(w, "### Targets (ginsession, same run)\n\n| target | measured | met |\n|---|---|---|\n")

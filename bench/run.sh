@@ -78,7 +78,7 @@ start_memcached() {
 	[ "$(id -u)" = 0 ] && user=(-u root)
 	for _ in 1 2 3 4 5; do
 		port="$(free_port)"
-		"$bin" -l 127.0.0.1 -p "$port" -U 0 -t 2 "${user[@]}" >"$tmp/memcached.log" 2>&1 &
+		"$bin" -l 127.0.0.1 -p "$port" -U 0 -t 2 -c 4096 "${user[@]}" >"$tmp/memcached.log" 2>&1 &
 		mc_pid=$!
 		for _ in $(seq 100); do
 			if printf 'version\r\n' | timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; cat >&3; head -c 8 <&3" 2>/dev/null | grep -q VERSION; then

@@ -43,8 +43,12 @@ const (
 
 var workloads = []string{"none", "read", "write", "new"}
 
-// lifetime is the session lifetime every library is given.
-const lifetime = 31 * 24 * time.Hour
+// lifetime is the session lifetime every library is given: 7 days rather
+// than Flask's 31, because gorilla-sessions-memcache (gin-contrib's memcached
+// store) sends MaxAge as a relative expiry, which memcached reads as an
+// absolute Unix time above 30 days, so that store would never find a
+// session again.
+const lifetime = 7 * 24 * time.Hour
 
 // poolSize is every client's connection pool size (the load uses 64
 // connections).
@@ -405,8 +409,7 @@ func memcachedTargets(addr string) ([]*target, error) {
 			}
 			return it.Value, true, nil
 		}
-		secs := int32(lifetime / time.Second) // 31 days: memcached wants an absolute time
-		exp := func() int32 { return int32(time.Now().Unix()) + secs }
+		exp := func() int32 { return int32(lifetime / time.Second) }
 		ts = append(ts, floorTarget("memcached", floorOps{
 			getTouch: func(_ context.Context, key string) ([]byte, bool, error) { return mc(c.GetAndTouch(key, exp())) },
 			get:      func(_ context.Context, key string) ([]byte, bool, error) { return mc(c.Get(key)) },
