@@ -157,7 +157,6 @@ const reportNotes = `### Notes
 - ginsession runs with its defaults (msgpack, permanent sessions refreshed on every request: GETEX on read, the cookie re-sent), with compare-and-swap writes (EVALSHA of a SHA-1 compare-and-set script on redis, gets/cas on memcached).
 `
 
-
 func writeTargets(w *strings.Builder, rows []*row) {
 	fmt.Fprintf(w, "### Targets (ginsession, same run)\n\n| target | measured | met |\n|---|---|---|\n")
 	yes := func(ok bool) string {
