@@ -283,7 +283,7 @@ func (m *Middleware) load(s *Session) {
 				derr = errNoSession // deleted; a fresh session follows
 			}
 			if derr == nil {
-				s.sid, s.entries = sid, entries
+				s.sid, s.key, s.entries = sid, key, entries
 				if m.toucher == nil {
 					s.raw = data
 				}
@@ -302,7 +302,7 @@ func (m *Middleware) load(s *Session) {
 		s.version, s.fresh = nil, false
 	}
 	s.isNew = true
-	s.sid = newSID(m.opts.IDLength)
+	s.sid, s.key = newSID(m.opts.IDLength), ""
 	if !m.opts.NonPermanent {
 		s.entries = append(s.entries[:0], entry{key: permanentKey, val: true})
 	}
@@ -386,7 +386,7 @@ func (m *Middleware) commitOnce(s *Session) error {
 		defer cancel()
 		var err error
 		if !s.isNew {
-			err = m.store.Delete(ctx, m.key(s.sid))
+			err = m.store.Delete(ctx, s.storeKey())
 		}
 		if err == nil && s.oldKey != "" {
 			err = m.store.Delete(ctx, s.oldKey)
@@ -421,7 +421,7 @@ func (m *Middleware) commitOnce(s *Session) error {
 		}
 		setCookie = true
 	} else if m.refreshes() && !s.fresh && !s.isNew {
-		key := m.key(s.sid)
+		key := s.storeKey()
 		ctx, cancel := m.storeCtx(s, true)
 		defer cancel()
 		var err error
@@ -436,7 +436,7 @@ func (m *Middleware) commitOnce(s *Session) error {
 	}
 	// No cookie for an id a concurrent Regenerate retired: re-sending it
 	// could undo the browser's switch to the new id.
-	if !late && !s.empty() && (setCookie || (!m.opts.NoRefreshEachRequest && s.permanentLocked())) && !m.retired(m.key(s.sid)) {
+	if !late && !s.empty() && (setCookie || (!m.opts.NoRefreshEachRequest && s.permanentLocked())) && !(m.movesN.Load() > 0 && m.retired(s.storeKey())) {
 		m.setCookie(s.w.Header(), s, false)
 	}
 	return nil
@@ -452,7 +452,7 @@ func (s *Session) permanentLocked() bool {
 
 // encode encodes the session and enforces MaxSize.
 func (m *Middleware) encode(s *Session) ([]byte, error) {
-	return m.encodeEntries(m.key(s.sid), s.entries)
+	return m.encodeEntries(s.storeKey(), s.entries)
 }
 
 // encodeEntries returns the value to store under key: the encoding of
@@ -492,21 +492,25 @@ func (m *Middleware) write(s *Session, ttl time.Duration) error {
 	if err != nil {
 		return err
 	}
-	key := m.key(s.sid)
-	ctx, cancel := m.storeCtx(s, true)
-	defer cancel()
-	switch {
-	case m.cas == nil:
-		err = m.store.Save(ctx, key, data, ttl)
-	case s.isNew:
-		err = m.cas.SaveIf(ctx, key, data, nil, ttl)
-	default:
+	key := s.storeKey()
+	if m.cas != nil && !s.isNew {
+		// The commit queue gives the batch's leader its own deadline.
 		err = m.swap(s, key, data, ttl)
+	} else {
+		ctx, cancel := m.storeCtx(s, true)
+		if m.cas == nil {
+			err = m.store.Save(ctx, key, data, ttl)
+		} else {
+			err = m.cas.SaveIf(ctx, key, data, nil, ttl)
+		}
+		cancel()
 	}
 	if err != nil {
 		return fmt.Errorf("ginsession: save session: %w", err)
 	}
 	if s.oldKey != "" {
+		ctx, cancel := m.storeCtx(s, true)
+		defer cancel()
 		if err := m.retire(ctx, s, key, ttl); err != nil {
 			return fmt.Errorf("ginsession: delete the session's previous id: %w", err)
 		}
@@ -529,6 +533,7 @@ type pendingCommit struct {
 // applies all their changes in one write.
 type commitQueue struct {
 	queue   []*pendingCommit
+	spare   []*pendingCommit // the previous batch's array, reused
 	running bool
 }
 
@@ -538,15 +543,19 @@ type commitQueue struct {
 // others; the next batch is led by the first request that queued behind it.
 // Across processes, conflicts are resolved by reloading and reapplying.
 func (m *Middleware) swap(s *Session, key string, data []byte, ttl time.Duration) error {
-	p := &pendingCommit{s: s, turn: make(chan bool, 1)}
+	p := &s.pending
+	*p = pendingCommit{s: s}
 	m.qmu.Lock()
 	q := m.queues[key]
 	if q == nil {
-		q = &commitQueue{}
+		q = queuePool.Get().(*commitQueue)
 		m.queues[key] = q
 	}
 	q.queue = append(q.queue, p)
 	lead := !q.running
+	if !lead {
+		p.turn = make(chan bool, 1) // only a request that waits needs one
+	}
 	q.running = true
 	m.qmu.Unlock()
 	if !lead && !<-p.turn {
@@ -554,7 +563,8 @@ func (m *Middleware) swap(s *Session, key string, data []byte, ttl time.Duration
 	}
 	m.qmu.Lock()
 	batch := q.queue
-	q.queue = nil
+	q.queue = q.spare[:0]
+	q.spare = batch
 	m.qmu.Unlock()
 
 	ctx, cancel := m.storeCtx(s, true)
@@ -572,10 +582,13 @@ func (m *Middleware) swap(s *Session, key string, data []byte, ttl time.Duration
 	} else {
 		q.running = false
 		delete(m.queues, key)
+		queuePool.Put(q)
 	}
 	m.qmu.Unlock()
 	return err
 }
+
+var queuePool = sync.Pool{New: func() any { return new(commitQueue) }}
 
 // writeBatch stores the changes of every session in batch, in order. The
 // first session's own encoding (data) and version are tried first, which is

@@ -36,6 +36,7 @@ type Session struct {
 	loaded  bool
 	err     error // load failure: the request is answered by the ErrorHandler
 	sid     string
+	key     string // the store key of sid, once computed (storeKey)
 	isNew   bool
 	entries []entry
 	raw     []byte // stored bytes as loaded, for stores without Toucher
@@ -49,6 +50,8 @@ type Session struct {
 	regenerated bool
 	oldKey      string // entry to delete after a Regenerate
 	oldVersion  any    // CAS version of oldKey as loaded, to retire it conditionally
+
+	pending pendingCommit // this request's place in a commit queue (swap)
 
 	committed  bool
 	lateChange bool // a change after the commit
@@ -95,6 +98,14 @@ func (s *Session) release() {
 	clear(s.handedOut[:cap(s.handedOut)])
 	*s = Session{entries: entries, changes: changes, handedOut: handed}
 	sessionPool.Put(s)
+}
+
+// storeKey returns the store key of the session's current id.
+func (s *Session) storeKey() string {
+	if s.key == "" {
+		s.key = s.m.key(s.sid)
+	}
+	return s.key
 }
 
 // ensure loads the session on first use. The caller holds s.mu.
@@ -335,9 +346,9 @@ func (s *Session) Regenerate() error {
 		return nil // nothing to protect yet, as in Flask-Session
 	}
 	if !s.isNew && s.oldKey == "" {
-		s.oldKey, s.oldVersion = s.m.key(s.sid), s.version
+		s.oldKey, s.oldVersion = s.storeKey(), s.version
 	}
-	s.sid = newSID(s.m.opts.IDLength)
+	s.sid, s.key = newSID(s.m.opts.IDLength), ""
 	s.isNew = true
 	s.version = nil
 	s.regenerated = true
