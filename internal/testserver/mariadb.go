@@ -61,11 +61,7 @@ func StartMariaDB(t testing.TB) *MariaDB {
 	return m
 }
 
-var (
-	sharedMDBMu  sync.Mutex
-	sharedMDB    *MariaDB
-	sharedMDBErr error
-)
+var sharedMDB shared[*MariaDB]
 
 // SharedMariaDB returns the MariaDB server shared by every test of this
 // test binary, starting it on first use. It dies with the test binary.
@@ -74,19 +70,9 @@ var (
 func SharedMariaDB(t testing.TB) *MariaDB {
 	t.Helper()
 	bin, install := mariadbPrograms(t)
-	sharedMDBMu.Lock()
-	defer sharedMDBMu.Unlock()
-	if sharedMDB == nil && sharedMDBErr == nil {
-		dir, err := sharedDir("gsmdb")
-		if err == nil {
-			sharedMDB, err = startMariaDB(bin, install, dir)
-		}
-		sharedMDBErr = err
-	}
-	if sharedMDBErr != nil {
-		t.Fatalf("testserver: shared mariadb: %v", sharedMDBErr)
-	}
-	return sharedMDB
+	return sharedMDB.get(t, "mariadb", "gsmdb", func(dir string) (*MariaDB, error) {
+		return startMariaDB(bin, install, dir)
+	})
 }
 
 func mariadbPrograms(t testing.TB) (server, install string) {

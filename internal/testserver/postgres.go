@@ -66,11 +66,7 @@ func StartPostgres(t testing.TB) *Postgres {
 	return p
 }
 
-var (
-	sharedPGMu  sync.Mutex
-	sharedPG    *Postgres
-	sharedPGErr error
-)
+var sharedPG shared[*Postgres]
 
 // SharedPostgres returns the PostgreSQL server shared by every test of this
 // test binary, starting it on first use. It dies with the test binary.
@@ -80,19 +76,9 @@ var (
 func SharedPostgres(t testing.TB) *Postgres {
 	t.Helper()
 	bin := LookPath(t, "postgres", PostgresHint, postgresDirs)
-	sharedPGMu.Lock()
-	defer sharedPGMu.Unlock()
-	if sharedPG == nil && sharedPGErr == nil {
-		dir, err := sharedDir("gspg")
-		if err == nil {
-			sharedPG, err = startPostgres(bin, dir)
-		}
-		sharedPGErr = err
-	}
-	if sharedPGErr != nil {
-		t.Fatalf("testserver: shared postgres: %v", sharedPGErr)
-	}
-	return sharedPG
+	return sharedPG.get(t, "postgres", "gspg", func(dir string) (*Postgres, error) {
+		return startPostgres(bin, dir)
+	})
 }
 
 // URL returns a postgresql:// URL for database db (SQLAlchemy's form, which

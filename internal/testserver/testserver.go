@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -228,4 +229,33 @@ func awaitSQL(done <-chan struct{}, what, logFile string, timeout time.Duration,
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// shared is a server started once per test binary, on first use; a failed
+// start is remembered and reported to every later caller.
+type shared[T any] struct {
+	mu      sync.Mutex
+	started bool
+	v       T
+	err     error
+}
+
+// get returns the server, starting it with start in a fresh shared
+// directory the first time.
+func (s *shared[T]) get(t testing.TB, what, dirPrefix string, start func(dir string) (T, error)) T {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started {
+		s.started = true
+		dir, err := sharedDir(dirPrefix)
+		if err == nil {
+			s.v, err = start(dir)
+		}
+		s.err = err
+	}
+	if s.err != nil {
+		t.Fatalf("testserver: shared %s: %v", what, s.err)
+	}
+	return s.v
 }
