@@ -42,8 +42,10 @@ type entry struct {
 type codec interface {
 	// encode appends the encoding of the session (entries in order) to dst.
 	encode(dst []byte, entries []entry) ([]byte, error)
-	// decode parses a stored value. A msgpack nil / JSON null top level returns (nil, errNoSession).
-	decode(src []byte) ([]entry, error)
+	// decode parses a stored value into dst[:0], reusing its capacity (the
+	// middleware passes a pooled session's slice). A msgpack nil / JSON
+	// null top level returns (nil, errNoSession).
+	decode(dst []entry, src []byte) ([]entry, error)
 }
 
 var (
@@ -73,8 +75,8 @@ func codecFor(format string) (codec, error) {
 // decodeAny decodes src with primary first, then the other format
 // (Flask-Session falls back the same way); never pickle. When both fail the
 // error of the primary format is returned.
-func decodeAny(primary codec, src []byte) ([]entry, error) {
-	entries, err := primary.decode(src)
+func decodeAny(primary codec, dst []entry, src []byte) ([]entry, error) {
+	entries, err := primary.decode(dst, src)
 	if err == nil || errors.Is(err, errNoSession) {
 		return entries, err
 	}
@@ -82,7 +84,7 @@ func decodeAny(primary codec, src []byte) ([]entry, error) {
 	if _, isJSON := primary.(jsonFormat); isJSON {
 		other = msgpackCodec
 	}
-	if entries2, err2 := other.decode(src); err2 == nil || errors.Is(err2, errNoSession) {
+	if entries2, err2 := other.decode(dst, src); err2 == nil || errors.Is(err2, errNoSession) {
 		return entries2, err2
 	}
 	return nil, err
@@ -116,6 +118,69 @@ func encodeError(e *entry, err error) error {
 		where = fmt.Sprintf("at key %q", e.key)
 	}
 	return fmt.Errorf("ginsession: %v %s", err, where)
+}
+
+// entrySet adds decoded top-level items to a session, replacing the value of
+// an earlier item with the same string key (the position of the first one is
+// kept, as in a Python dict). Duplicates are rare, so a 64-bit filter of the
+// keys seen so far answers most lookups without comparing strings; past 32
+// items an index map takes over.
+type entrySet struct {
+	seen  uint64
+	index map[string]int
+}
+
+// keyBit is the filter bit of a key.
+func keyBit(s string) uint64 {
+	h := uint(len(s))
+	if len(s) > 0 {
+		h = h*31 + uint(s[0])
+		h = h*31 + uint(s[len(s)/2])
+		h = h*31 + uint(s[len(s)-1])
+	}
+	return 1 << (h & 63)
+}
+
+// add appends the item key: val to entries, or replaces the value of an
+// earlier item with the same key.
+func (x *entrySet) add(entries []entry, key string, val any) []entry {
+	if x.index != nil {
+		if i, dup := x.index[key]; dup {
+			entries[i].val = val
+			return entries
+		}
+		x.index[key] = len(entries)
+		return append(entries, entry{key: key, val: val})
+	}
+	bit := keyBit(key)
+	if x.seen&bit != 0 {
+		for i := range entries {
+			if entries[i].foreign == nil && entries[i].key == key {
+				entries[i].val = val
+				return entries
+			}
+		}
+	}
+	x.seen |= bit
+	if len(entries) >= 32 {
+		x.index = make(map[string]int, 2*len(entries))
+		for i := range entries {
+			if entries[i].foreign == nil {
+				x.index[entries[i].key] = i
+			}
+		}
+		x.index[key] = len(entries)
+	}
+	return append(entries, entry{key: key, val: val})
+}
+
+// addAny is add for a key of any type; a non-string key (read from another
+// program) is kept as a foreign item.
+func (x *entrySet) addAny(entries []entry, key any, val any) []entry {
+	if s, ok := key.(string); ok {
+		return x.add(entries, s, val)
+	}
+	return append(entries, entry{foreign: key, val: val})
 }
 
 // appendSortedKeys appends the keys of m to dst and sorts them.

@@ -404,7 +404,7 @@ func (d *jsonDecoder) unexpected() error {
 	return d.errorf("invalid character %q at offset %d", d.src[d.pos], d.pos)
 }
 
-func (jsonFormat) decode(src []byte) ([]entry, error) {
+func (jsonFormat) decode(dst []entry, src []byte) ([]entry, error) {
 	d := jsonDecoder{src: src}
 	if !utf8.Valid(src) {
 		return nil, d.errorf("input is not valid UTF-8")
@@ -413,7 +413,7 @@ func (jsonFormat) decode(src []byte) ([]entry, error) {
 	if d.pos >= len(src) {
 		return nil, d.errorf("empty input")
 	}
-	var entries []entry
+	entries := dst[:0]
 	switch src[d.pos] {
 	case 'n':
 		if err := d.literal("null"); err != nil {
@@ -426,11 +426,13 @@ func (jsonFormat) decode(src []byte) ([]entry, error) {
 		return nil, errNoSession
 	case '{':
 		d.pos++
-		var index map[string]int
+		var set entrySet
 		d.skipSpace()
 		if d.pos < len(src) && src[d.pos] == '}' {
 			d.pos++
-			entries = []entry{}
+			if entries == nil {
+				entries = []entry{}
+			}
 			break
 		}
 		for {
@@ -449,7 +451,7 @@ func (jsonFormat) decode(src []byte) ([]entry, error) {
 			if err != nil {
 				return nil, err
 			}
-			entries, index = addStringEntry(entries, index, k, v)
+			entries = set.add(entries, k, v)
 			d.skipSpace()
 			if d.pos < len(src) && src[d.pos] == ',' {
 				d.pos++
@@ -466,7 +468,7 @@ func (jsonFormat) decode(src []byte) ([]entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		var index map[string]int
+		var set entrySet
 		for i, p := range v.([]any) {
 			pair, ok := p.([]any)
 			if !ok || len(pair) != 2 {
@@ -476,7 +478,7 @@ func (jsonFormat) decode(src []byte) ([]entry, error) {
 			case nil, []any, map[string]any:
 				return nil, d.errorf("top-level array element %d has an unhashable key", i)
 			}
-			entries, index = addEntry(entries, index, pair[0], pair[1])
+			entries = set.addAny(entries, pair[0], pair[1])
 		}
 		if entries == nil {
 			entries = []entry{}

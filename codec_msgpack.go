@@ -56,8 +56,19 @@ func mpAppendArrayHeader(dst []byte, n int) []byte {
 
 var errInvalidUTF8 = errors.New("string is not valid UTF-8 (store binary data as []byte)")
 
+// validString is utf8.ValidString with a fast path for the short ASCII
+// strings sessions are mostly made of.
+func validString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return utf8.ValidString(s[i:])
+		}
+	}
+	return true
+}
+
 func mpAppendString(dst []byte, s string) ([]byte, error) {
-	if !utf8.ValidString(s) {
+	if !validString(s) {
 		return dst, errInvalidUTF8
 	}
 	n := len(s)
@@ -318,23 +329,24 @@ func mpAppend(dst []byte, v any, depth int) ([]byte, error) {
 	return mpAppend(dst, n, depth)
 }
 
-// mpItem is a map item being decoded; string keys stay unboxed.
-type mpItem struct {
-	skey  string
-	key   any
-	isStr bool
-	val   any
-}
-
 // mpDecoder reads msgpack from src. Decoded strings are substrings of one
 // copy of src (one allocation per decode instead of one per string); they
 // keep that copy alive, which for a session value of a few KB is the cheaper
 // trade.
 type mpDecoder struct {
-	src   []byte
-	str   string // src as a string, made on first use: decoded strings share it
-	pos   int
-	items []mpItem // scratch stack for nested maps
+	src     []byte
+	str     string // src as a string, made on first use: decoded strings share it
+	pos     int
+	entries []entry // the caller's slice to decode into
+}
+
+// newEntries returns the slice the n top-level items are decoded into: the
+// caller's when it has room, else a new one.
+func (d *mpDecoder) newEntries(n uint64) []entry {
+	if d.entries != nil && uint64(cap(d.entries)) >= n {
+		return d.entries[:0]
+	}
+	return make([]entry, 0, n)
 }
 
 func (d *mpDecoder) errorf(format string, args ...any) error {
@@ -392,7 +404,7 @@ func (d *mpDecoder) decodeString(n uint64) (string, error) {
 		return "", err
 	}
 	b := d.src[d.pos : d.pos+int(n)]
-	if !utf8.Valid(b) {
+	if !validString(string(b)) {
 		return "", d.errorf("invalid UTF-8 in str at offset %d", d.pos)
 	}
 	start := d.pos
@@ -427,8 +439,8 @@ func (d *mpDecoder) strLen(c byte) (uint64, bool, error) {
 	return 0, false, nil
 }
 
-func (msgpackFormat) decode(src []byte) ([]entry, error) {
-	d := mpDecoder{src: src}
+func (msgpackFormat) decode(dst []entry, src []byte) ([]entry, error) {
+	d := mpDecoder{src: src, entries: dst[:0]}
 	if len(src) == 0 {
 		return nil, d.errorf("empty input")
 	}
@@ -477,44 +489,6 @@ func (d *mpDecoder) arrayLen(c byte) (uint64, error) {
 	return d.readLen(4)
 }
 
-// addEntry appends a top-level item, replacing the value of an earlier item
-// with the same string key (the position of the first one is kept, as in a
-// Python dict).
-func addEntry(entries []entry, index map[string]int, key any, val any) ([]entry, map[string]int) {
-	if s, ok := key.(string); ok {
-		return addStringEntry(entries, index, s, val)
-	}
-	return append(entries, entry{foreign: key, val: val}), index
-}
-
-// addStringEntry is addEntry for a string key.
-func addStringEntry(entries []entry, index map[string]int, s string, val any) ([]entry, map[string]int) {
-	if index != nil {
-		if i, dup := index[s]; dup {
-			entries[i].val = val
-			return entries, index
-		}
-		index[s] = len(entries)
-	} else {
-		for i := range entries {
-			if entries[i].foreign == nil && entries[i].key == s {
-				entries[i].val = val
-				return entries, index
-			}
-		}
-		if len(entries) >= 32 {
-			index = make(map[string]int, 64)
-			for i := range entries {
-				if entries[i].foreign == nil {
-					index[entries[i].key] = i
-				}
-			}
-			index[s] = len(entries)
-		}
-	}
-	return append(entries, entry{key: s, val: val}), index
-}
-
 func (d *mpDecoder) topMap() ([]entry, error) {
 	c := d.src[0]
 	d.pos = 1
@@ -525,8 +499,8 @@ func (d *mpDecoder) topMap() ([]entry, error) {
 	if err := d.need(n * 2); err != nil {
 		return nil, err
 	}
-	entries := make([]entry, 0, n)
-	var index map[string]int
+	entries := d.newEntries(n)
+	var set entrySet
 	for i := uint64(0); i < n; i++ {
 		skey, key, isStr, err := d.key(2)
 		if err != nil {
@@ -537,7 +511,7 @@ func (d *mpDecoder) topMap() ([]entry, error) {
 			return nil, err
 		}
 		if isStr {
-			entries, index = addStringEntry(entries, index, skey, val)
+			entries = set.add(entries, skey, val)
 		} else {
 			entries = append(entries, entry{foreign: key, val: val})
 		}
@@ -557,8 +531,8 @@ func (d *mpDecoder) topPairs() ([]entry, error) {
 	if err := d.need(n * 3); err != nil {
 		return nil, err
 	}
-	entries := make([]entry, 0, n)
-	var index map[string]int
+	entries := d.newEntries(n)
+	var set entrySet
 	for i := uint64(0); i < n; i++ {
 		at := d.pos
 		c, err := d.read1()
@@ -584,7 +558,7 @@ func (d *mpDecoder) topPairs() ([]entry, error) {
 			return nil, err
 		}
 		if isStr {
-			entries, index = addStringEntry(entries, index, skey, val)
+			entries = set.add(entries, skey, val)
 		} else {
 			entries = append(entries, entry{foreign: key, val: val})
 		}
@@ -776,54 +750,123 @@ func (d *mpDecoder) mapValue(n uint64, depth int, at int) (any, error) {
 	if err := d.need(n * 2); err != nil {
 		return nil, err
 	}
-	start := len(d.items)
-	allStrings := true
+	// Nearly every map has string keys only: read it straight into a
+	// map[string]any (a later duplicate wins, as in a Python dict). At the
+	// first other key, it becomes an ordered Map.
+	first := d.pos
+	m := make(map[string]any, n)
 	for i := uint64(0); i < n; i++ {
-		sk, k, isStr, err := d.key(depth + 1)
+		sk, _, isStr, err := d.key(depth + 1)
 		if err != nil {
 			return nil, err
+		}
+		if !isStr {
+			return d.orderedMap(m, first, i, n, depth)
 		}
 		v, err := d.value(depth + 1)
 		if err != nil {
 			return nil, err
 		}
-		if !isStr {
-			allStrings = false
-		}
-		d.items = append(d.items, mpItem{skey: sk, key: k, isStr: isStr, val: v})
+		m[sk] = v
 	}
-	items := d.items[start:]
-	var out any
-	if allStrings {
-		m := make(map[string]any, len(items))
-		for _, it := range items {
-			m[it.skey] = it.val
+	return m, nil
+}
+
+// orderedMap finishes reading a map of n items whose item read (index i) has
+// a key that is not a string, into a Map in order; a later duplicate
+// replaces the value of the first. The i items before it, from offset first,
+// are in m: their keys are read again for the order, their values skipped
+// (never decoded twice, so nested maps cost linear time).
+func (d *mpDecoder) orderedMap(m map[string]any, first int, i, n uint64, depth int) (any, error) {
+	out := make(Map, 0, n)
+	d.pos = first
+	for j := uint64(0); j < n; j++ {
+		sk, k, isStr, err := d.key(depth + 1)
+		if err != nil {
+			return nil, err
 		}
-		out = m
-	} else {
-		m := make(Map, 0, len(items))
-		for _, sit := range items {
-			it := MapItem{Key: sit.key, Value: sit.val}
-			if sit.isStr {
-				it.Key = sit.skey
+		var v any
+		if j < i {
+			if err := d.skip(); err != nil {
+				return nil, err
 			}
-			dup := false
-			for j := range m {
-				if mapKeyEqual(m[j].Key, it.Key) {
-					m[j].Value = it.Value
-					dup = true
-					break
-				}
+			k, v = sk, m[sk]
+		} else {
+			if v, err = d.value(depth + 1); err != nil {
+				return nil, err
 			}
-			if !dup {
-				m = append(m, it)
+			if isStr {
+				k = sk
 			}
 		}
-		out = m
+		dup := false
+		for x := range out {
+			if mapKeyEqual(out[x].Key, k) {
+				out[x].Value = v
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, MapItem{Key: k, Value: v})
+		}
 	}
-	clear(items)
-	d.items = d.items[:start]
 	return out, nil
+}
+
+// skip moves past one value without decoding it.
+func (d *mpDecoder) skip() error {
+	for left := uint64(1); left > 0; left-- {
+		c, err := d.read1()
+		if err != nil {
+			return err
+		}
+		var size uint64 // bytes to move past
+		switch {
+		case c <= 0x7f || c >= 0xe0:
+		case c&0xe0 == 0xa0:
+			size = uint64(c & 0x1f)
+		case c&0xf0 == 0x90:
+			left += uint64(c & 0x0f)
+		case c&0xf0 == 0x80:
+			left += 2 * uint64(c&0x0f)
+		case c == 0xc4 || c == 0xc5 || c == 0xc6:
+			size, err = d.readLen(1 << (c - 0xc4))
+		case c == 0xc7 || c == 0xc8 || c == 0xc9:
+			size, err = d.readLen(1 << (c - 0xc7))
+			size++ // the type byte
+		case c == 0xca || c == 0xce || c == 0xd2:
+			size = 4
+		case c == 0xcb || c == 0xcf || c == 0xd3:
+			size = 8
+		case c == 0xcc || c == 0xd0:
+			size = 1
+		case c == 0xcd || c == 0xd1:
+			size = 2
+		case c >= 0xd4 && c <= 0xd8:
+			size = 1 + 1<<(c-0xd4)
+		case c == 0xd9 || c == 0xda || c == 0xdb:
+			size, err = d.readLen(1 << (c - 0xd9))
+		case c == 0xdc || c == 0xdd:
+			var k uint64
+			k, err = d.readLen(2 << (c - 0xdc))
+			left += k
+		case c == 0xde || c == 0xdf:
+			var k uint64
+			k, err = d.readLen(2 << (c - 0xde))
+			left += 2 * k
+		}
+		// nil, false and true (0xc0, 0xc2, 0xc3) have no payload; 0xc1
+		// cannot occur here: value read these bytes before.
+		if err == nil {
+			err = d.need(size)
+		}
+		if err != nil {
+			return err
+		}
+		d.pos += int(size)
+	}
+	return nil
 }
 
 // mapKeyEqual compares two scalar map keys.

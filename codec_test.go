@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +29,7 @@ func mpValue(t *testing.T, v any) []byte {
 func mpDecodeValue(t *testing.T, raw []byte) (any, error) {
 	t.Helper()
 	src := append([]byte{0x81, 0xa1, 'k'}, raw...)
-	es, err := msgpackCodec.decode(src)
+	es, err := msgpackCodec.decode(nil, src)
 	if err != nil {
 		return nil, err
 	}
@@ -155,14 +158,14 @@ func TestMsgpackStringAndBinSizes(t *testing.T) {
 	}
 	// str8/16/32 for tiny strings and as keys
 	raw, _ := hex.DecodeString("de0003d90a5f7065726d616e656e74c3d90161da000178db000000046c697374dd00000002d90170a171")
-	es, err := msgpackCodec.decode(raw)
+	es, err := msgpackCodec.decode(nil, raw)
 	if err != nil || len(es) != 3 || es[1].key != "a" || es[1].val != "x" {
 		t.Fatalf("wide headers: %s, %v", fmtEntries(es), err)
 	}
 	if _, err := msgpackCodec.encode(nil, one("s", "\xff")); err == nil {
 		t.Error("invalid UTF-8 string encoded")
 	}
-	if _, err := msgpackCodec.decode([]byte{0x81, 0xa1, 'k', 0xa1, 0xff}); err == nil {
+	if _, err := msgpackCodec.decode(nil, []byte{0x81, 0xa1, 'k', 0xa1, 0xff}); err == nil {
 		t.Error("invalid UTF-8 str decoded")
 	}
 }
@@ -214,22 +217,22 @@ func TestMsgpackContainers(t *testing.T) {
 		}
 	}
 	// Top-level: array of pairs, bin key, nil.
-	es, err := msgpackCodec.decode([]byte{0x91, 0x92, 0xa1, 'k', 0x01})
+	es, err := msgpackCodec.decode(nil, []byte{0x91, 0x92, 0xa1, 'k', 0x01})
 	if err != nil || len(es) != 1 || es[0].key != "k" || es[0].val != int64(1) {
 		t.Errorf("array of pairs: %s, %v", fmtEntries(es), err)
 	}
-	es, err = msgpackCodec.decode([]byte{0x81, 0xc4, 0x01, 'b', 0x01})
+	es, err = msgpackCodec.decode(nil, []byte{0x81, 0xc4, 0x01, 'b', 0x01})
 	if err != nil || len(es) != 1 || !bytes.Equal(es[0].foreign.([]byte), []byte("b")) {
 		t.Errorf("bin key: %s, %v", fmtEntries(es), err)
 	}
 	if re, _ := msgpackCodec.encode(nil, es); !bytes.Equal(re, []byte{0x81, 0xc4, 0x01, 'b', 0x01}) {
 		t.Errorf("bin key re-encoded as %x", re)
 	}
-	if _, err := msgpackCodec.decode([]byte{0xc0}); !errors.Is(err, errNoSession) {
+	if _, err := msgpackCodec.decode(nil, []byte{0xc0}); !errors.Is(err, errNoSession) {
 		t.Errorf("nil: %v", err)
 	}
 	// Duplicate keys: the last value wins at the first position.
-	es, err = msgpackCodec.decode([]byte{0x83, 0xa1, 'a', 0x01, 0xa1, 'b', 0x02, 0xa1, 'a', 0x03})
+	es, err = msgpackCodec.decode(nil, []byte{0x83, 0xa1, 'a', 0x01, 0xa1, 'b', 0x02, 0xa1, 'a', 0x03})
 	if err != nil || len(es) != 2 || es[0].val != int64(3) {
 		t.Errorf("duplicates: %s, %v", fmtEntries(es), err)
 	}
@@ -288,7 +291,7 @@ func TestMsgpackDecodeErrors(t *testing.T) {
 		"nil then trailing": {0xc0, 0x00},
 	}
 	for name, src := range cases {
-		if es, err := msgpackCodec.decode(src); err == nil {
+		if es, err := msgpackCodec.decode(nil, src); err == nil {
 			t.Errorf("%s: decoded %s", name, fmtEntries(es))
 		} else if !strings.HasPrefix(err.Error(), "ginsession: msgpack: ") {
 			t.Errorf("%s: error %q lacks prefix", name, err)
@@ -296,7 +299,7 @@ func TestMsgpackDecodeErrors(t *testing.T) {
 	}
 	// Depth maxDepth-1 nested arrays inside the session map is fine.
 	ok := append(append([]byte{0x81, 0xa1, 'k'}, bytes.Repeat([]byte{0x91}, maxDepth-1)...), 0x01)
-	if _, err := msgpackCodec.decode(ok); err != nil {
+	if _, err := msgpackCodec.decode(nil, ok); err != nil {
 		t.Errorf("depth %d rejected: %v", maxDepth, err)
 	}
 	// Encoding refuses what decoding would refuse.
@@ -332,11 +335,11 @@ func TestTruncatedInputNeverPanics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.decode(full); err != nil {
+		if _, err := c.decode(nil, full); err != nil {
 			t.Fatalf("full value: %v", err)
 		}
 		for i := 0; i < len(full); i++ {
-			if _, err := c.decode(full[:i]); err == nil {
+			if _, err := c.decode(nil, full[:i]); err == nil {
 				t.Errorf("%T: prefix of %d bytes decoded", c, i)
 			}
 		}
@@ -373,7 +376,7 @@ func TestEncodeTypes(t *testing.T) {
 				t.Errorf("%T: %v", c.v, err)
 				continue
 			}
-			es, err := cd.decode(b)
+			es, err := cd.decode(nil, b)
 			if err != nil || !valuesEqual(es[0].val, c.want, cmpOpts{}) {
 				t.Errorf("%T via %s: got %#v, %v; want %#v", c.v, b, es[0].val, err, c.want)
 			}
@@ -424,12 +427,12 @@ func TestJSONStringsAndTypes(t *testing.T) {
 	if string(b) != want {
 		t.Errorf("got  %s\nwant %s", b, want)
 	}
-	es, err := jsonCodec.decode(b)
+	es, err := jsonCodec.decode(nil, b)
 	if err != nil || es[0].val != "<&>\u2028\u2029\x7f\"\\\x00\x1f\b\t\n\f\r é" || es[5].val != uint64(math.MaxUint64) {
 		t.Errorf("decode: %s, %v", fmtEntries(es), err)
 	}
 	// Decoding details.
-	es, err = jsonCodec.decode([]byte(` { "n" : 1.0e3 , "s" : "a\/b\u00e9\ud83d\ude00", "i": -5, "big": 18446744073709551616, "z": [ ] } `))
+	es, err = jsonCodec.decode(nil, []byte(` { "n" : 1.0e3 , "s" : "a\/b\u00e9\ud83d\ude00", "i": -5, "big": 18446744073709551616, "z": [ ] } `))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,19 +446,19 @@ func TestJSONStringsAndTypes(t *testing.T) {
 	if string(re) != `{"n":1000.0,"s":"a/bé😀","i":-5,"big":18446744073709551616,"z":[]}` {
 		t.Errorf("re-encode: %s", re)
 	}
-	if _, err := jsonCodec.decode([]byte("null")); !errors.Is(err, errNoSession) {
+	if _, err := jsonCodec.decode(nil, []byte("null")); !errors.Is(err, errNoSession) {
 		t.Errorf("null: %v", err)
 	}
 	for _, bad := range []string{"", "{", `{"a":1} x`, `{"a":1}{}`, "{\"a\":\"\xff\"}", `{"a":"\ud800"}`, `{"a":01}`, `{"a":1.}`,
 		`{"a":[1,]}`, `{a:1}`, `[1]`, `"s"`, `{"a":"x` + "\n" + `"}`, `{"a":tru}`, `{"a":-}`, `{"a":"\x"}`,
 		`{"a":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`} {
-		if es, err := jsonCodec.decode([]byte(bad)); err == nil {
+		if es, err := jsonCodec.decode(nil, []byte(bad)); err == nil {
 			t.Errorf("%q decoded: %s", bad, fmtEntries(es))
 		} else if !strings.HasPrefix(err.Error(), "ginsession: json: ") {
 			t.Errorf("%q: error %q lacks prefix", bad, err)
 		}
 	}
-	es, err = jsonCodec.decode([]byte(`[["k",1]]`))
+	es, err = jsonCodec.decode(nil, []byte(`[["k",1]]`))
 	if err != nil || len(es) != 1 || es[0].key != "k" {
 		t.Errorf("array of pairs: %s, %v", fmtEntries(es), err)
 	}
@@ -474,16 +477,16 @@ func TestCodecForAndDecodeAny(t *testing.T) {
 	js := []byte(`{"a":1}`)
 	for _, c := range []codec{msgpackCodec, jsonCodec} {
 		for _, src := range [][]byte{mp, js} {
-			es, err := decodeAny(c, src)
+			es, err := decodeAny(c, nil, src)
 			if err != nil || len(es) != 1 || es[0].val != int64(1) {
 				t.Errorf("decodeAny(%T, %q): %s, %v", c, src, fmtEntries(es), err)
 			}
 		}
-		if _, err := decodeAny(c, []byte("\xc1garbage")); err == nil {
+		if _, err := decodeAny(c, nil, []byte("\xc1garbage")); err == nil {
 			t.Error("garbage decoded")
 		}
 	}
-	if _, err := decodeAny(jsonCodec, []byte{0xc0}); !errors.Is(err, errNoSession) {
+	if _, err := decodeAny(jsonCodec, nil, []byte{0xc0}); !errors.Is(err, errNoSession) {
 		t.Errorf("nil via fallback: %v", err)
 	}
 }
@@ -513,12 +516,13 @@ func benchCodec(b *testing.B, c codec) {
 	b.SetBytes(int64(len(buf)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	var into []entry // reused, as the middleware reuses a pooled session's slice
 	for i := 0; i < b.N; i++ {
 		buf, err = c.encode(buf[:0], s)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := c.decode(buf); err != nil {
+		if into, err = c.decode(into, buf); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -529,3 +533,179 @@ func BenchmarkCodecMsgpack10Keys(b *testing.B) { benchCodec(b, msgpackCodec) }
 
 // BenchmarkCodecJSON10Keys measures encode+decode of a 10-key session in JSON.
 func BenchmarkCodecJSON10Keys(b *testing.B) { benchCodec(b, jsonCodec) }
+
+// mpKey is the fixstr encoding of a short key.
+func mpKey(k string) []byte { return append([]byte{0xa0 | byte(len(k))}, k...) }
+
+// TestMsgpackStringKeysThenOtherKey reads a nested map whose string keys come
+// before an int key: the decoder reads it as a map[string]any until the int
+// key, then goes back over the keys, skipping the values already decoded.
+// One value of every msgpack form makes skip cover every type byte.
+func TestMsgpackStringKeysThenOtherKey(t *testing.T) {
+	values := []string{
+		"05", "ff", "a3616263", "9201a178", "81a16b01", "c0", "c2", "c3",
+		"c4020102", "c50001ff", "c600000001ff", "c701052a", "c80001052a", "c900000001052a",
+		"ca3f800000", "cb3ff0000000000000", "ccff", "cdffff", "ceffffffff", "cf8000000000000001",
+		"d080", "d18000", "d280000000", "d38000000000000000",
+		"d4052a", "d5050102", "d6ff00000001", "d7ff0000000400000001", "d805000102030405060708090a0b0c0d0e0f",
+		"d90161", "da000161", "db0000000161", "dc000101", "dd0000000101", "de0001a16101", "df00000001a16101",
+		"83a161c0a1629201c0a16381a178c3", // a map holding an array and a map
+	}
+	n := len(values) + 3 // + a duplicate before the int key, the int key, a duplicate after it
+	raw := []byte{0xde, 0, byte(n)}
+	want := make([]any, len(values))
+	for i, h := range values {
+		v, _ := hex.DecodeString(h)
+		dv, err := mpDecodeValue(t, v)
+		if err != nil {
+			t.Fatalf("value %s: %v", h, err)
+		}
+		want[i] = dv
+		raw = append(raw, mpKey(fmt.Sprintf("k%02d", i))...)
+		raw = append(raw, v...)
+	}
+	raw = append(raw, mpKey("k01")...)
+	raw = append(raw, 0x11)       // k01 again, before the int key: 17
+	raw = append(raw, 0x07, 0x08) // 7: 8
+	raw = append(raw, mpKey("k02")...)
+	raw = append(raw, 0x12) // k02 again, after the int key: 18
+	want[1], want[2] = int64(17), int64(18)
+
+	got, err := mpDecodeValue(t, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := got.(Map)
+	if !ok || len(m) != len(values)+1 {
+		t.Fatalf("got %T with %d items, want a Map of %d", got, len(m), len(values)+1)
+	}
+	for i := range values {
+		if m[i].Key != fmt.Sprintf("k%02d", i) || !reflect.DeepEqual(m[i].Value, want[i]) {
+			t.Errorf("item %d: %#v: %#v, want k%02d: %#v", i, m[i].Key, m[i].Value, i, want[i])
+		}
+	}
+	if last := m[len(values)]; last.Key != int64(7) || last.Value != int64(8) {
+		t.Errorf("int key item: %#v", last)
+	}
+}
+
+// TestMsgpackNestedMixedMapsLinear nests maps whose int key comes after a
+// string key holding the next level. Decoding each level a second time on
+// meeting its int key would take 2^60 steps; the test finishes only if the
+// decoder never decodes a value twice.
+func TestMsgpackNestedMixedMapsLinear(t *testing.T) {
+	const levels = maxDepth - 4
+	raw := []byte{0x81, 0xa1, 'x'}
+	for range levels {
+		raw = append(raw, 0x82, 0xa1, 'a')
+	}
+	raw = append(raw, 0xc0)
+	for range levels {
+		raw = append(raw, 0x01, 0xc0)
+	}
+	es, err := msgpackCodec.decode(nil, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := es[0].val
+	for i := range levels {
+		m, ok := v.(Map)
+		if !ok || len(m) != 2 || m[0].Key != "a" || m[1].Key != int64(1) || m[1].Value != nil {
+			t.Fatalf("level %d: %#v", i, v)
+		}
+		v = m[0].Value
+	}
+	if v != nil {
+		t.Fatalf("innermost: %#v", v)
+	}
+	if re, err := msgpackCodec.encode(nil, es); err != nil || !bytes.Equal(re, raw) {
+		t.Errorf("re-encoded differently (%v)", err)
+	}
+}
+
+// TestDecodeDuplicateTopLevelKeys covers the duplicate detection of both
+// codecs: keys that share a filter bit, and sessions past the 32 items where
+// an index takes over.
+func TestDecodeDuplicateTopLevelKeys(t *testing.T) {
+	// Two different keys with the same filter bit.
+	var a, b string
+	seen := map[uint64]string{}
+	for i := 0; a == ""; i++ {
+		k := fmt.Sprintf("key%d", i)
+		if other, ok := seen[keyBit(k)]; ok {
+			a, b = other, k
+		}
+		seen[keyBit(k)] = k
+	}
+	type kv struct {
+		k string
+		v int
+	}
+	cases := []struct {
+		in   []kv
+		want []kv
+	}{
+		{[]kv{{a, 1}, {b, 2}}, []kv{{a, 1}, {b, 2}}},
+		{[]kv{{a, 1}, {b, 2}, {a, 3}, {b, 4}}, []kv{{a, 3}, {b, 4}}},
+	}
+	var many, manyWant []kv
+	for i := range 40 {
+		many = append(many, kv{fmt.Sprintf("k%d", i), i})
+		manyWant = append(manyWant, kv{fmt.Sprintf("k%d", i), i})
+	}
+	many = append(many, kv{"k5", 100}, kv{"k39", 139}, kv{"k0", 200}, kv{"new", 1})
+	manyWant[5].v, manyWant[39].v, manyWant[0].v = 100, 139, 200
+	manyWant = append(manyWant, kv{"new", 1})
+	cases = append(cases, struct{ in, want []kv }{many, manyWant})
+
+	for ci, c := range cases {
+		mp := []byte{0xde, 0, byte(len(c.in))}
+		js := []byte("{")
+		for i, e := range c.in {
+			mp = mpAppendInt(append(mp, mpKey(e.k)...), int64(e.v))
+			if i > 0 {
+				js = append(js, ',')
+			}
+			js = fmt.Appendf(js, "%q:%d", e.k, e.v)
+		}
+		js = append(js, '}')
+		for _, in := range []struct {
+			c   codec
+			src []byte
+		}{{msgpackCodec, mp}, {jsonCodec, js}} {
+			es, err := in.c.decode(nil, in.src)
+			if err != nil {
+				t.Fatalf("case %d %T: %v", ci, in.c, err)
+			}
+			if len(es) != len(c.want) {
+				t.Fatalf("case %d %T: %d entries, want %d: %s", ci, in.c, len(es), len(c.want), fmtEntries(es))
+			}
+			for i, w := range c.want {
+				if n, _ := asInt(es[i].val); es[i].key != w.k || n != int64(w.v) {
+					t.Errorf("case %d %T: entry %d = %s: %v, want %s: %d", ci, in.c, i, es[i].key, es[i].val, w.k, w.v)
+				}
+			}
+		}
+	}
+}
+
+// TestDecodeIntoReusedSlice decodes into a slice holding another session's
+// items, as the middleware does with a pooled session: none of them remain.
+func TestDecodeIntoReusedSlice(t *testing.T) {
+	stale := []entry{{key: "old1", val: 1}, {key: "old2", val: 2}, {key: "old3", val: 3}, {key: "a", val: 9}}
+	for _, c := range []codec{msgpackCodec, jsonCodec} {
+		src, err := c.encode(nil, []entry{{key: "a", val: int64(1)}, {key: "b", val: "x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := slices.Clone(stale)
+		es, err := c.decode(dst, src)
+		if err != nil || len(es) != 2 || es[0].key != "a" || es[0].val != int64(1) || es[1].key != "b" || es[1].val != "x" {
+			t.Errorf("%T: %s, %v", c, fmtEntries(es), err)
+		}
+		empty, _ := c.encode(nil, nil)
+		if es, err := c.decode(dst, empty); err != nil || es == nil || len(es) != 0 {
+			t.Errorf("%T: empty session into a used slice: %s (nil: %t), %v", c, fmtEntries(es), es == nil, err)
+		}
+	}
+}

@@ -484,7 +484,7 @@ func TestVectorsSerialization(t *testing.T) {
 			if len(v.ReadBack) > 0 && string(v.ReadBack) != "null" {
 				expected = taggedSession(t, v.ReadBack)
 			}
-			got, err := c.decode(want)
+			got, err := c.decode(nil, want)
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
@@ -499,7 +499,7 @@ func TestVectorsSerialization(t *testing.T) {
 				t.Fatalf("re-encode: %v", err)
 			}
 			if normalizedOrderCases[v.Case] {
-				got2, err := c.decode(re)
+				got2, err := c.decode(nil, re)
 				if err != nil {
 					t.Fatalf("decode re-encoded: %v", err)
 				}
@@ -550,7 +550,7 @@ func TestVectorsSerializerDirect(t *testing.T) {
 			if err != nil || !bytes.Equal(got, want) {
 				t.Fatalf("encode = %x, %v; want %x", got, err, want)
 			}
-			dec, err := c.decode(want)
+			dec, err := c.decode(nil, want)
 			if err != nil || !entriesEqual(dec, session, cmpOpts{}) {
 				t.Fatalf("decode = %s, %v", fmtEntries(dec), err)
 			}
@@ -572,7 +572,7 @@ func TestVectorsReading(t *testing.T) {
 		t.Run(v.Name, func(t *testing.T) {
 			primary := codecNamed(t, v.AppFormat)
 			input := mustHex(t, v.InputHex)
-			got, err := decodeAny(primary, input)
+			got, err := decodeAny(primary, nil, input)
 
 			switch {
 			case v.Name == "pickle_legacy":
@@ -664,7 +664,7 @@ func TestVectorsRoundTrip(t *testing.T) {
 				t.Errorf("%s as %s: encode: %v", v.ID, format, err)
 				continue
 			}
-			dec, err := c.decode(enc)
+			dec, err := c.decode(nil, enc)
 			if err != nil {
 				t.Errorf("%s as %s: decode: %v", v.ID, format, err)
 				continue
@@ -674,7 +674,7 @@ func TestVectorsRoundTrip(t *testing.T) {
 				t.Errorf("%s as %s: re-encode: %v", v.ID, format, err)
 				continue
 			}
-			dec2, err := c.decode(enc2)
+			dec2, err := c.decode(nil, enc2)
 			if err != nil || !entriesEqual(dec2, dec, cmpOpts{}) {
 				t.Errorf("%s as %s: round trip unstable: %v", v.ID, format, err)
 			}

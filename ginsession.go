@@ -278,7 +278,8 @@ func (m *Middleware) load(s *Session) {
 			return
 		}
 		if found {
-			entries, old, derr := m.decodeStored(key, data)
+			// The pooled session's slice is free: decode into it.
+			entries, old, derr := m.decodeStored(s.entries, key, data)
 			if derr == nil && m.opts.AbsoluteLifetime > 0 && m.pastDeadline(s, sid, key, entries) {
 				derr = errNoSession // deleted; a fresh session follows
 			}
@@ -472,16 +473,16 @@ func (m *Middleware) encodeEntries(key string, entries []entry) ([]byte, error) 
 }
 
 // decodeStored decrypts (when encryption is on) and decodes a value loaded
-// from key. old reports a value encrypted with a fallback key, which the
+// from key into dst[:0]. old reports a value encrypted with a fallback key, which the
 // caller rewrites with the current key. A value that does not decrypt
 // fails like one that does not decode.
-func (m *Middleware) decodeStored(key string, data []byte) (entries []entry, old bool, err error) {
+func (m *Middleware) decodeStored(dst []entry, key string, data []byte) (entries []entry, old bool, err error) {
 	if m.sealer != nil {
 		if data, old, err = m.sealer.open(key, data); err != nil {
 			return nil, false, err
 		}
 	}
-	entries, err = decodeAny(m.codec, data)
+	entries, err = decodeAny(m.codec, dst, data)
 	return entries, old, err
 }
 
@@ -632,7 +633,7 @@ func (m *Middleware) writeBatch(ctx context.Context, key string, batch []*pendin
 		var entries []entry
 		var derr error
 		if rec.Found {
-			entries, _, derr = m.decodeStored(key, rec.Data)
+			entries, _, derr = m.decodeStored(nil, key, rec.Data)
 		}
 		if !rec.Found || errors.Is(derr, errNoSession) {
 			if to, ok := m.movedTo(ctx, key); ok {

@@ -111,7 +111,7 @@ func (m *Middleware) freeze(ctx context.Context, s *Session, oldKey, newKey stri
 		if !rec.Found {
 			return nil // deleted meanwhile (a logout): nothing more to carry
 		}
-		entries, _, derr := m.decodeStored(oldKey, rec.Data)
+		entries, _, derr := m.decodeStored(nil, oldKey, rec.Data)
 		if errors.Is(derr, errNoSession) {
 			return nil // another Regenerate's tombstone
 		}

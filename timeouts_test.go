@@ -207,7 +207,7 @@ func TestAbsoluteLifetime(t *testing.T) {
 			t.Fatalf("legacy session not loaded: %q", body)
 		}
 		stored, _ := a.stored(sid)
-		entries, err := msgpackCodec.decode(stored)
+		entries, err := msgpackCodec.decode(nil, stored)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -115,7 +115,7 @@ func TestConvertInto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	es, err := msgpackCodec.decode(src)
+	es, err := msgpackCodec.decode(nil, src)
 	if err != nil {
 		t.Fatal(err)
 	}
