@@ -57,8 +57,12 @@ func mpAppendArrayHeader(dst []byte, n int) []byte {
 var errInvalidUTF8 = errors.New("string is not valid UTF-8 (store binary data as []byte)")
 
 // validString is utf8.ValidString with a fast path for the short ASCII
-// strings sessions are mostly made of.
+// strings sessions are mostly made of (longer ones go to utf8.ValidString,
+// which checks 8 bytes at a time).
 func validString(s string) bool {
+	if len(s) > 64 {
+		return utf8.ValidString(s)
+	}
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
 			return utf8.ValidString(s[i:])

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func one(key string, v any) []entry { return []entry{{key: key, val: v}} }
@@ -706,6 +707,22 @@ func TestDecodeIntoReusedSlice(t *testing.T) {
 		empty, _ := c.encode(nil, nil)
 		if es, err := c.decode(dst, empty); err != nil || es == nil || len(es) != 0 {
 			t.Errorf("%T: empty session into a used slice: %s (nil: %t), %v", c, fmtEntries(es), es == nil, err)
+		}
+	}
+}
+
+// TestValidString checks the ASCII fast path against utf8.ValidString, for
+// short and long strings with the first non-ASCII byte at the start, in the
+// middle and at the end.
+func TestValidString(t *testing.T) {
+	for _, n := range []int{0, 1, 31, 64, 65, 200} {
+		ascii := strings.Repeat("a", n)
+		for _, tail := range []string{"", "é", "\xff", "\xe2\x82", "€x", "\xc0\x80"} {
+			for _, s := range []string{ascii + tail, tail + ascii, ascii[:n/2] + tail + ascii[n/2:]} {
+				if got, want := validString(s), utf8.ValidString(s); got != want {
+					t.Errorf("validString(%q) = %t, want %t", s, got, want)
+				}
+			}
 		}
 	}
 }
