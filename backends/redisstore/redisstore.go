@@ -61,7 +61,9 @@ func open(_ context.Context, cfg backends.Config) (backends.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := New(o.NewClient(), Options{KeyPrefix: cfg.KeyPrefix, Logger: cfg.Logger})
+	so := o.Store
+	so.KeyPrefix, so.Logger = cfg.KeyPrefix, cfg.Logger
+	s := New(o.NewClient(), so)
 	s.owned = true
 	return s, nil
 }
@@ -73,6 +75,27 @@ type Options struct {
 	KeyPrefix string
 	// Logger receives the store's diagnostics; nil means slog.Default().
 	Logger *slog.Logger
+
+	// ReloadMinInterval applies to a *redis.ClusterClient: a call that
+	// fails with a network error or a cluster error reply (MOVED, ASK,
+	// TRYAGAIN, CLUSTERDOWN, READONLY, MASTERDOWN, LOADING) makes the client
+	// reload its slot map, at most once per ReloadMinInterval, so that a
+	// replica promoted by a failover is used at once instead of at the
+	// client's next periodic reload (ClusterStateReloadInterval, 60 s by
+	// default). Zero means 250ms; negative turns reloading on errors off.
+	// SESSION_REDIS: cluster_reload_min_interval.
+	ReloadMinInterval time.Duration
+
+	// WaitReplicas, when positive, makes every Save, SaveIf and Delete
+	// wait (Redis WAIT) until that many replicas have the write before it
+	// is acknowledged; fewer within WaitTimeout is an error matching
+	// ErrNotReplicated (the write is then on the master but may be lost by
+	// a failover). Zero (the default) waits for none. SESSION_REDIS:
+	// wait_replicas.
+	WaitReplicas int
+	// WaitTimeout bounds the wait for WaitReplicas; zero means 1s. The
+	// call's context deadline bounds it too. SESSION_REDIS: wait_timeout.
+	WaitTimeout time.Duration
 }
 
 // Store keeps sessions in Redis. It implements backends.Store,
@@ -92,6 +115,13 @@ type Store struct {
 	noGetEx   atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+
+	// cluster is the client as a *redis.ClusterClient, nil for others.
+	cluster    *redis.ClusterClient
+	reloadMin  time.Duration // < 0: off
+	lastReload atomic.Int64  // unix nanoseconds of the last reload asked for
+	waitN      int
+	waitFor    time.Duration
 }
 
 var (
@@ -117,6 +147,22 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	s := &Store{client: client, prefix: opts.KeyPrefix, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	s.cluster, _ = client.(*redis.ClusterClient)
+	s.reloadMin = opts.ReloadMinInterval
+	if s.reloadMin == 0 {
+		s.reloadMin = DefaultReloadMinInterval
+	}
+	if opts.WaitReplicas > 0 {
+		switch client.(type) {
+		case *redis.Client, *redis.ClusterClient:
+			s.waitN, s.waitFor = opts.WaitReplicas, opts.WaitTimeout
+			if s.waitFor <= 0 {
+				s.waitFor = DefaultWaitTimeout
+			}
+		default:
+			s.log.Warn("ginsession: redis: WaitReplicas needs a *redis.Client or *redis.ClusterClient; writes will not wait for replicas", "client", fmt.Sprintf("%T", client))
+		}
 	}
 	s.guard = !honoursContext(client)
 	if s.guard {
@@ -225,13 +271,7 @@ func (s *Store) Load(ctx context.Context, key string) ([]byte, bool, error) {
 	if err := s.check(ctx, "load"); err != nil {
 		return nil, false, err
 	}
-	var r loaded
-	var err error
-	if s.guard && ctx.Done() != nil {
-		r, err = guarded(ctx, func(ctx context.Context) (loaded, error) { return s.get(ctx, key, 0) })
-	} else {
-		r, err = s.get(ctx, key, 0)
-	}
+	r, err := run(s, ctx, func(ctx context.Context) (loaded, error) { return s.get(ctx, key, 0) })
 	if err != nil {
 		return nil, false, wrap("load", err)
 	}
@@ -273,15 +313,14 @@ func (s *Store) Save(ctx context.Context, key string, data []byte, ttl time.Dura
 	if err := s.check(ctx, "save"); err != nil {
 		return err
 	}
-	var err error
-	if s.guard && ctx.Done() != nil {
-		data := append([]byte(nil), data...) // the goroutine may outlive the call
-		_, err = guarded(ctx, func(ctx context.Context) (struct{}, error) {
-			return struct{}{}, s.client.Set(ctx, key, data, seconds(ttl)).Err()
-		})
-	} else {
-		err = s.client.Set(ctx, key, data, seconds(ttl)).Err()
+	if s.guard {
+		data = append([]byte(nil), data...) // the goroutine may outlive the call
 	}
+	_, err := run(s, ctx, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.write(ctx, key, func(ctx context.Context, c redis.Cmdable) (bool, error) {
+			return true, c.Set(ctx, key, data, seconds(ttl)).Err()
+		})
+	})
 	if err != nil {
 		return wrap("save", err)
 	}
@@ -293,12 +332,11 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.check(ctx, "delete"); err != nil {
 		return err
 	}
-	var err error
-	if s.guard && ctx.Done() != nil {
-		_, err = guarded(ctx, func(ctx context.Context) (int64, error) { return s.client.Del(ctx, key).Result() })
-	} else {
-		err = s.client.Del(ctx, key).Err()
-	}
+	_, err := run(s, ctx, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.write(ctx, key, func(ctx context.Context, c redis.Cmdable) (bool, error) {
+			return true, c.Del(ctx, key).Err()
+		})
+	})
 	if err != nil {
 		return wrap("delete", err)
 	}
@@ -311,12 +349,7 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	if err := s.check(ctx, "touch"); err != nil {
 		return err
 	}
-	var err error
-	if s.guard && ctx.Done() != nil {
-		_, err = guarded(ctx, func(ctx context.Context) (bool, error) { return s.client.Expire(ctx, key, seconds(ttl)).Result() })
-	} else {
-		err = s.client.Expire(ctx, key, seconds(ttl)).Err()
-	}
+	_, err := run(s, ctx, func(ctx context.Context) (bool, error) { return s.client.Expire(ctx, key, seconds(ttl)).Result() })
 	if err != nil {
 		return wrap("touch", err)
 	}
@@ -333,13 +366,7 @@ func (s *Store) LoadVersion(ctx context.Context, key string, refresh time.Durati
 	if err := s.check(ctx, "load"); err != nil {
 		return backends.Record{}, err
 	}
-	var r loaded
-	var err error
-	if s.guard && ctx.Done() != nil {
-		r, err = guarded(ctx, func(ctx context.Context) (loaded, error) { return s.get(ctx, key, refresh) })
-	} else {
-		r, err = s.get(ctx, key, refresh)
-	}
+	r, err := run(s, ctx, func(ctx context.Context) (loaded, error) { return s.get(ctx, key, refresh) })
 	if err != nil {
 		return backends.Record{}, wrap("load", err)
 	}
@@ -374,14 +401,10 @@ func (s *Store) SaveIf(ctx context.Context, key string, data []byte, ver any, tt
 		}
 		want = v
 	}
-	var wrote bool
-	var err error
-	if s.guard && ctx.Done() != nil {
-		data := append([]byte(nil), data...) // the goroutine may outlive the call
-		wrote, err = guarded(ctx, func(ctx context.Context) (bool, error) { return s.saveIf(ctx, key, data, ver != nil, want, ttl) })
-	} else {
-		wrote, err = s.saveIf(ctx, key, data, ver != nil, want, ttl)
+	if s.guard {
+		data = append([]byte(nil), data...) // the goroutine may outlive the call
 	}
+	wrote, err := run(s, ctx, func(ctx context.Context) (bool, error) { return s.saveIf(ctx, key, data, ver != nil, want, ttl) })
 	if err != nil {
 		return wrap("save", err)
 	}
@@ -396,13 +419,20 @@ func (s *Store) SaveIf(ctx context.Context, key string, data []byte, ver any, tt
 
 func (s *Store) saveIf(ctx context.Context, key string, data []byte, versioned bool, want version, ttl time.Duration) (bool, error) {
 	ttl = seconds(ttl)
-	if !versioned {
-		return s.client.SetNX(ctx, key, data, ttl).Result()
-	}
-	var h [2 * sha1.Size]byte
-	hex.Encode(h[:], want[:])
-	n, err := casScript.Run(ctx, s.client, []string{key}, h[:], data, int64(ttl/time.Second)).Int64()
-	return n == 1, err
+	var wrote bool
+	err := s.write(ctx, key, func(ctx context.Context, c redis.Cmdable) (bool, error) {
+		var err error
+		if !versioned {
+			wrote, err = c.SetNX(ctx, key, data, ttl).Result()
+			return wrote, err
+		}
+		var h [2 * sha1.Size]byte
+		hex.Encode(h[:], want[:])
+		n, err := casScript.Run(ctx, c, []string{key}, h[:], data, int64(ttl/time.Second)).Int64()
+		wrote = n == 1
+		return wrote, err
+	})
+	return wrote, err
 }
 
 // Keys lists the live keys that start with Options.KeyPrefix (SCAN with
@@ -411,13 +441,7 @@ func (s *Store) Keys(ctx context.Context) ([]string, error) {
 	if err := s.check(ctx, "keys"); err != nil {
 		return nil, err
 	}
-	var keys []string
-	var err error
-	if s.guard && ctx.Done() != nil {
-		keys, err = guarded(ctx, s.keys)
-	} else {
-		keys, err = s.keys(ctx)
-	}
+	keys, err := run(s, ctx, s.keys)
 	if err != nil {
 		return nil, wrap("keys", err)
 	}

@@ -4,10 +4,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -34,6 +36,10 @@ type ClientOptions struct {
 	Cluster *redis.ClusterOptions
 	// Failover is set for redis+sentinel:// and rediss+sentinel:// URLs.
 	Failover *redis.FailoverOptions
+	// Store holds the store's own settings the URL gives
+	// (cluster_reload_min_interval, wait_replicas, wait_timeout); the
+	// SESSION_TYPE=redis factory passes them to New.
+	Store Options
 }
 
 // NewClient builds the go-redis client the options describe. It does not
@@ -84,19 +90,136 @@ func NewClientFromURL(s string) (redis.UniversalClient, error) {
 //
 // Errors name SESSION_REDIS and show the value with any password redacted.
 func ParseURL(s string) (*ClientOptions, error) {
-	o, err := parseURL(strings.TrimSpace(s))
+	o, err := parseAll(strings.TrimSpace(s))
 	if err != nil {
 		return nil, fmt.Errorf("ginsession: SESSION_REDIS=%q: %w (%s)", redact(s), err, accepted)
+	}
+	return o, nil
+}
+
+func parseAll(s string) (*ClientOptions, error) {
+	s, p, err := takeStoreParams(s)
+	if err != nil {
+		return nil, err
+	}
+	o, err := parseURL(s)
+	if err != nil {
+		return nil, err
+	}
+	if o.Cluster == nil && (p.reloadMin != nil || p.stateReload != nil) {
+		return nil, errors.New("cluster_reload_min_interval and cluster_state_reload_interval need redis+cluster://")
 	}
 	switch {
 	case o.Single != nil:
 		o.Single.ContextTimeoutEnabled = true
 	case o.Cluster != nil:
 		o.Cluster.ContextTimeoutEnabled = true
+		o.Cluster.ClusterStateReloadInterval = DefaultClusterStateReloadInterval
+		if p.stateReload != nil {
+			if *p.stateReload <= 0 {
+				return nil, errors.New("cluster_state_reload_interval must be positive")
+			}
+			o.Cluster.ClusterStateReloadInterval = *p.stateReload
+		}
+		if p.reloadMin != nil {
+			o.Store.ReloadMinInterval = *p.reloadMin
+			if *p.reloadMin == 0 {
+				o.Store.ReloadMinInterval = -1 // 0 in the URL: off
+			}
+		}
 	case o.Failover != nil:
 		o.Failover.ContextTimeoutEnabled = true
 	}
+	o.Store.WaitReplicas = p.waitReplicas
+	o.Store.WaitTimeout = p.waitTimeout
+	if p.waitTimeout != 0 && p.waitReplicas == 0 {
+		return nil, errors.New("wait_timeout needs wait_replicas")
+	}
 	return o, nil
+}
+
+// storeParams are the query parameters that are ours, not go-redis's.
+type storeParams struct {
+	reloadMin, stateReload *time.Duration
+	waitReplicas           int
+	waitTimeout            time.Duration
+}
+
+// takeStoreParams removes the store's own query parameters from a URL.
+func takeStoreParams(s string) (string, storeParams, error) {
+	var p storeParams
+	base, raw, ok := strings.Cut(s, "?")
+	if !ok {
+		return s, p, nil
+	}
+	frag := ""
+	if i := strings.IndexByte(raw, '#'); i >= 0 {
+		raw, frag = raw[:i], raw[i:]
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return s, p, nil // go-redis reports it
+	}
+	found := false
+	take := func(name string) (string, bool) {
+		vs, ok := q[name]
+		if !ok {
+			return "", false
+		}
+		found = true
+		delete(q, name)
+		return vs[len(vs)-1], true
+	}
+	dur := func(name string) (*time.Duration, error) {
+		v, ok := take(name)
+		if !ok {
+			return nil, nil
+		}
+		d, err := parseDuration(v)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("invalid %s %q: want a number of seconds or a Go duration (250ms), 0 or more", name, v)
+		}
+		return &d, nil
+	}
+	if p.reloadMin, err = dur("cluster_reload_min_interval"); err != nil {
+		return s, p, err
+	}
+	if p.stateReload, err = dur("cluster_state_reload_interval"); err != nil {
+		return s, p, err
+	}
+	if v, ok := take("wait_replicas"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return s, p, fmt.Errorf("invalid wait_replicas %q: want a number of replicas, 0 or more", v)
+		}
+		p.waitReplicas = n
+	}
+	wt, err := dur("wait_timeout")
+	if err != nil {
+		return s, p, err
+	}
+	if wt != nil {
+		if *wt == 0 {
+			return s, p, errors.New("wait_timeout must be positive (Redis' WAIT 0 would block forever)")
+		}
+		p.waitTimeout = *wt
+	}
+	if !found {
+		return s, p, nil
+	}
+	if len(q) == 0 {
+		return base + frag, p, nil
+	}
+	return base + "?" + q.Encode() + frag, p, nil
+}
+
+// parseDuration reads a number of seconds (2, 0.5) or a Go duration
+// (500ms), as go-redis's URL parameters do.
+func parseDuration(v string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(v, 64); err == nil && !math.IsNaN(n) && !math.IsInf(n, 0) {
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	return time.ParseDuration(v)
 }
 
 func parseURL(s string) (*ClientOptions, error) {

@@ -136,6 +136,16 @@ func TestParseURLErrors(t *testing.T) {
 		{"redis+sentinel://u:p@s1/m?password=q", "twice"},
 		{"redis+sentinel://s1/m?bogus=1", "bogus"},
 		{"redis+sentinel://s1:0/m", "port"},
+		{"redis://h?cluster_reload_min_interval=1s", "redis+cluster://"},
+		{"redis+sentinel://s1/m?cluster_state_reload_interval=1s", "redis+cluster://"},
+		{"redis+cluster://h1:1?cluster_reload_min_interval=soon", "cluster_reload_min_interval"},
+		{"redis+cluster://h1:1?cluster_state_reload_interval=-1s", "cluster_state_reload_interval"},
+		{"redis+cluster://h1:1?cluster_state_reload_interval=0", "positive"},
+		{"redis://h?wait_replicas=-1", "wait_replicas"},
+		{"redis://h?wait_replicas=two", "wait_replicas"},
+		{"redis://h?wait_replicas=1&wait_timeout=0", "wait_timeout"},
+		{"redis://h?wait_timeout=1s", "wait_timeout needs wait_replicas"},
+		{"redis://h?wait_replicas=1&bogus=1", "bogus"},
 	} {
 		t.Run(tc.url, func(t *testing.T) {
 			_, err := redisstore.ParseURL(tc.url)
@@ -173,6 +183,60 @@ func TestParseURLRedactsPasswords(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("error shows the password: %v", err)
+		}
+	}
+}
+
+// TestParseURLStoreParams: the store's own parameters are taken out of the
+// URL (go-redis would refuse them) and set the store's options and the
+// Cluster client's reload interval.
+func TestParseURLStoreParams(t *testing.T) {
+	o, err := redisstore.ParseURL("redis+cluster://h1:1,h2:2?pool_size=3&cluster_reload_min_interval=100ms&cluster_state_reload_interval=2&wait_replicas=1&wait_timeout=50ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Cluster.PoolSize != 3 || o.Cluster.ClusterStateReloadInterval != 2*time.Second {
+		t.Errorf("cluster options: pool %d, reload interval %v", o.Cluster.PoolSize, o.Cluster.ClusterStateReloadInterval)
+	}
+	if o.Store.ReloadMinInterval != 100*time.Millisecond || o.Store.WaitReplicas != 1 || o.Store.WaitTimeout != 50*time.Millisecond {
+		t.Errorf("store options: %+v", o.Store)
+	}
+
+	o, err = redisstore.ParseURL("redis+cluster://h1:1?cluster_reload_min_interval=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Store.ReloadMinInterval >= 0 {
+		t.Errorf("cluster_reload_min_interval=0 gives %v, want negative (off)", o.Store.ReloadMinInterval)
+	}
+	if o.Cluster.ClusterStateReloadInterval != redisstore.DefaultClusterStateReloadInterval {
+		t.Errorf("default reload interval %v", o.Cluster.ClusterStateReloadInterval)
+	}
+
+	o, err = redisstore.ParseURL("redis+cluster://h1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Store.ReloadMinInterval != 0 || o.Store.WaitReplicas != 0 {
+		t.Errorf("defaults: %+v", o.Store)
+	}
+
+	for _, u := range []string{"redis://h:1/2?wait_replicas=2", "redis+sentinel://s1/m?wait_replicas=2&db=3"} {
+		o, err := redisstore.ParseURL(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Store.WaitReplicas != 2 {
+			t.Errorf("%s: WaitReplicas %d", u, o.Store.WaitReplicas)
+		}
+		db := 0
+		if o.Single != nil {
+			db = o.Single.DB
+		} else {
+			db = o.Failover.DB
+		}
+		if db == 0 {
+			t.Errorf("%s: the other parameters were lost (db %d)", u, db)
 		}
 	}
 }
