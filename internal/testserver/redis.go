@@ -42,12 +42,15 @@ type Redis struct {
 	proc *serverProc
 }
 
-// RedisCluster is a three-master Redis Cluster (no replicas) started by
-// SharedRedisCluster or StartRedisCluster.
+// RedisCluster is a Redis Cluster started by SharedRedisCluster,
+// StartRedisCluster (three masters, no replicas) or StartRedisClusterWith.
 type RedisCluster struct {
-	// Addrs are the three masters' host:port addresses.
+	// Addrs are the initial masters' host:port addresses.
 	Addrs []string
+	// Nodes are every node, masters first, each a Controller of its own.
+	Nodes []*Redis
 	nodes []*Redis
+	cfg   ClusterConfig
 }
 
 // StartRedis starts a dedicated redis-server for this test (no persistence,
@@ -113,7 +116,7 @@ func SharedRedisCluster(t testing.TB) *RedisCluster {
 	if err != nil {
 		t.Fatalf("testserver: %v", err)
 	}
-	c, err := startRedisCluster(bin, cli, dir)
+	c, err := startRedisCluster(bin, cli, dir, ClusterConfig{})
 	if err != nil {
 		t.Fatalf("testserver: %v", err)
 	}
@@ -128,7 +131,7 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	bin := LookPath(t, "redis-server", RedisHint)
 	cli := LookPath(t, "redis-cli", RedisHint)
 	dir := ShortTempDir(t, "gscluster")
-	c, err := startRedisCluster(bin, cli, dir)
+	c, err := startRedisCluster(bin, cli, dir, ClusterConfig{})
 	if err != nil {
 		t.Fatalf("testserver: %v", err)
 	}
@@ -323,9 +326,16 @@ func (r *Redis) Restart(t testing.TB) {
 
 var _ Controller = (*Redis)(nil)
 
-func startRedisCluster(bin, cli, dir string) (*RedisCluster, error) {
-	c := &RedisCluster{}
-	for i := 0; i < 3; i++ {
+func startRedisCluster(bin, cli, dir string, cfg ClusterConfig) (*RedisCluster, error) {
+	if cfg.Masters == 0 {
+		cfg.Masters = 3
+	}
+	if cfg.NodeTimeout == 0 {
+		cfg.NodeTimeout = 5 * time.Second
+	}
+	total := cfg.Masters * (1 + cfg.Replicas)
+	c := &RedisCluster{cfg: cfg}
+	for i := 0; i < total; i++ {
 		bus, err := freePort()
 		if err != nil {
 			c.stop()
@@ -336,7 +346,9 @@ func startRedisCluster(bin, cli, dir string) (*RedisCluster, error) {
 				"--cluster-enabled", "yes",
 				"--cluster-config-file", filepath.Join(dir, fmt.Sprintf("nodes-%d.conf", port)),
 				"--cluster-port", strconv.Itoa(bus),
-				"--cluster-node-timeout", "5000",
+				"--cluster-node-timeout", strconv.FormatInt(cfg.NodeTimeout.Milliseconds(), 10),
+				// Any replica may be promoted, however long it was cut off.
+				"--cluster-replica-validity-factor", "0",
 			}
 		})
 		if err != nil {
@@ -344,10 +356,13 @@ func startRedisCluster(bin, cli, dir string) (*RedisCluster, error) {
 			return nil, err
 		}
 		c.nodes = append(c.nodes, n)
-		c.Addrs = append(c.Addrs, n.Addr)
 	}
-	args := append([]string{"--cluster", "create"}, c.Addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	var all []string
+	for _, n := range c.nodes {
+		all = append(all, n.Addr)
+	}
+	args := append([]string{"--cluster", "create"}, all...)
+	args = append(args, "--cluster-replicas", strconv.Itoa(cfg.Replicas), "--cluster-yes")
 	out, err := exec.Command(cli, args...).CombinedOutput()
 	if err != nil {
 		c.stop()
@@ -357,7 +372,7 @@ func startRedisCluster(bin, cli, dir string) (*RedisCluster, error) {
 	for _, n := range c.nodes {
 		for {
 			info, err := RedisCommand(n.Addr, "CLUSTER", "INFO")
-			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:3") {
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, fmt.Sprintf("cluster_known_nodes:%d\r", total)) {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -366,6 +381,26 @@ func startRedisCluster(bin, cli, dir string) (*RedisCluster, error) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+	// redis-cli makes the first Masters nodes masters; order Nodes so.
+	for _, n := range c.nodes {
+		if role, err := nodeRole(n.Addr); err == nil && role == "master" {
+			c.Addrs = append(c.Addrs, n.Addr)
+			c.Nodes = append(c.Nodes, n)
+		}
+	}
+	for _, n := range c.nodes {
+		if role, err := nodeRole(n.Addr); err == nil && role != "master" {
+			c.Nodes = append(c.Nodes, n)
+		}
+	}
+	if len(c.Addrs) != cfg.Masters || len(c.Nodes) != total {
+		c.stop()
+		return nil, fmt.Errorf("redis cluster: %d masters of %d nodes after create, want %d of %d\n%s", len(c.Addrs), len(c.Nodes), cfg.Masters, total, out)
+	}
+	if err := c.waitReplicasLinked(deadline); err != nil {
+		c.stop()
+		return nil, err
 	}
 	return c, nil
 }
