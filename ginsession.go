@@ -45,6 +45,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginsession/ginsession/backends"
+	"github.com/ginsession/ginsession/internal/health"
 )
 
 // contextKey is the gin.Context key under which the Session is kept.
@@ -87,6 +88,9 @@ type Middleware struct {
 	cleaning atomic.Bool
 	bg       sync.WaitGroup
 	closed   atomic.Bool
+
+	health    *health.Tracker // counts store calls, logs outages (stats.go)
+	userStore backends.Store  // the store as given or opened; store is it counted
 }
 
 // New returns the session middleware for opts. It panics if opts are
@@ -142,11 +146,12 @@ func NewMiddleware(opts Options) (*Middleware, error) {
 	m.cas, _ = m.store.(backends.CompareAndSwapper)
 	m.toucher, _ = m.store.(backends.Toucher)
 	m.cleaner, _ = m.store.(backends.Cleaner)
+	m.instrument()
 	return m, nil
 }
 
 // Store returns the store sessions are kept in.
-func (m *Middleware) Store() backends.Store { return m.store }
+func (m *Middleware) Store() backends.Store { return m.userStore }
 
 // Options returns the options in force, defaults filled in.
 func (m *Middleware) Options() Options { return m.opts }
@@ -158,7 +163,7 @@ func (m *Middleware) Close() error {
 		return nil
 	}
 	m.bg.Wait()
-	if c, ok := m.store.(io.Closer); ok && m.ownsStore {
+	if c, ok := m.userStore.(io.Closer); ok && m.ownsStore {
 		return c.Close()
 	}
 	return nil
@@ -217,6 +222,7 @@ func (m *Middleware) handle(c *gin.Context) {
 
 // fail hands the response to the ErrorHandler.
 func (s *Session) fail(err error) {
+	s.m.health.RequestFailed(err)
 	s.answering = true
 	s.m.errorHF(s.c, err)
 	s.answering = false
@@ -225,7 +231,7 @@ func (s *Session) fail(err error) {
 }
 
 func (m *Middleware) defaultErrorHandler(c *gin.Context, err error) {
-	m.log.Error("ginsession: session store failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+	m.log.Log(c.Request.Context(), failLevel(err), "ginsession: session store failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 	c.Header("Retry-After", "1")
 	c.Header("Cache-Control", "no-store")
 	c.Data(http.StatusServiceUnavailable, "text/plain; charset=utf-8", unavailableBody)
