@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ginsession/ginsession/internal/health"
 	"github.com/ginsession/ginsession/internal/testserver"
 )
 
@@ -121,6 +122,12 @@ func TestOutageLogAndStats(t *testing.T) {
 			t.Fatal("no request succeeded after the restart")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// The outage ends at the first success a second (health.DefaultSettle)
+	// after the last failure.
+	time.Sleep(health.DefaultSettle)
+	if code := do(); code != http.StatusOK {
+		t.Fatalf("status %d", code)
 	}
 	recs = rec.take()
 	if count(recs, slog.LevelInfo, "recovered") != 1 || count(recs, slog.LevelError, "") != 0 {

@@ -2,8 +2,9 @@
 // of failures into an outage an operator can read in the log: one ERROR
 // when the store starts failing (with the error), a summary at most every
 // SummaryEvery while it stays down (calls and requests failed, first and
-// last error), and one INFO when it answers again, with the outage's
-// duration. Per-request detail is left to DEBUG.
+// last error), and one INFO when it answers again — the first successful
+// call after Settle without a failure — with the outage's duration.
+// Per-request detail is left to DEBUG.
 //
 // The tracker sees the store through wrappers (Store, CAS, Toucher) that
 // forward every call and observe its result, and through RequestFailed,
@@ -25,6 +26,12 @@ import (
 // DefaultSummaryEvery is the least time between two summaries of an
 // ongoing outage.
 const DefaultSummaryEvery = 10 * time.Second
+
+// DefaultSettle is how long the store must go without a failed call
+// before a successful one ends an outage. Without it, a store that fails
+// only some calls (one dead master of a Redis Cluster fails a third of the
+// sessions) would start and end an outage on every other call.
+const DefaultSettle = time.Second
 
 // Kind sorts a store error.
 type Kind int
@@ -82,6 +89,9 @@ type Config struct {
 	// SummaryEvery is the least time between two summaries of an ongoing
 	// outage; zero means DefaultSummaryEvery.
 	SummaryEvery time.Duration
+	// Settle is how long the store must go without a failed call before a
+	// successful one ends an outage; zero means DefaultSettle.
+	Settle time.Duration
 }
 
 // Stats are the counters since the tracker was made, and the state of the
@@ -119,9 +129,10 @@ type Stats struct {
 
 // Tracker counts calls and follows outages. It is safe for concurrent use.
 type Tracker struct {
-	log   *slog.Logger
-	now   func() time.Time
-	every time.Duration
+	log    *slog.Logger
+	now    func() time.Time
+	every  time.Duration
+	settle time.Duration
 
 	loads, writes, touches, deletes          atomic.Uint64
 	unavailable, timeouts, tooLarge, aborted atomic.Uint64
@@ -131,6 +142,7 @@ type Tracker struct {
 	mu          sync.Mutex
 	down        bool
 	since       time.Time
+	lastFail    time.Time
 	lastSummary time.Time
 	first, last error
 	callsFailed uint64 // during this outage
@@ -139,7 +151,7 @@ type Tracker struct {
 
 // New returns a tracker.
 func New(cfg Config) *Tracker {
-	t := &Tracker{log: cfg.Logger, now: cfg.Now, every: cfg.SummaryEvery}
+	t := &Tracker{log: cfg.Logger, now: cfg.Now, every: cfg.SummaryEvery, settle: cfg.Settle}
 	if t.log == nil {
 		t.log = slog.Default()
 	}
@@ -148,6 +160,9 @@ func New(cfg Config) *Tracker {
 	}
 	if t.every <= 0 {
 		t.every = DefaultSummaryEvery
+	}
+	if t.settle <= 0 {
+		t.settle = DefaultSettle
 	}
 	return t
 }
@@ -180,6 +195,7 @@ func (t *Tracker) failing(err error) {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.lastFail = now
 	if !t.down {
 		t.down, t.since, t.lastSummary = true, now, now
 		t.first, t.last = err, err
@@ -204,9 +220,13 @@ func (t *Tracker) answering() {
 	if !t.down {
 		return
 	}
+	now := t.now()
+	if now.Sub(t.lastFail) < t.settle {
+		return // still failing now and then: the outage goes on
+	}
 	t.down = false
 	t.log.Info("ginsession: session store recovered",
-		"outage", t.now().Sub(t.since).Round(time.Millisecond), "failed_calls", t.callsFailed, "failed_requests", t.reqsFailed,
+		"outage", now.Sub(t.since).Round(time.Millisecond), "last_failure", t.lastFail, "failed_calls", t.callsFailed, "failed_requests", t.reqsFailed,
 		"first_err", t.first, "last_err", t.last)
 	t.first, t.last = nil, nil
 }

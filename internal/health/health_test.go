@@ -126,11 +126,44 @@ func TestOutage(t *testing.T) {
 	}
 }
 
+// TestPartialOutage: a store failing every other call (one dead master of
+// a Cluster) is one outage, not one per failure; it ends at the first
+// success after Settle without a failure.
+func TestPartialOutage(t *testing.T) {
+	tr, rec, clk := newTracker()
+	for i := range 100 {
+		clk.add(20 * time.Millisecond)
+		if i%3 == 0 {
+			tr.Observe(refused(i))
+		} else {
+			tr.Observe(nil)
+		}
+	}
+	got := rec.take()
+	if len(got) != 1 || got[0].Level != slog.LevelError {
+		t.Fatalf("%d lines for one partial outage, want 1: %v", len(got), got)
+	}
+	clk.add(999 * time.Millisecond) // 999ms since the last failure (call 99)
+	tr.Observe(nil)
+	if got := rec.take(); len(got) != 0 || !tr.Stats().Down {
+		t.Fatalf("recovered before Settle: %v", got)
+	}
+	clk.add(time.Millisecond)
+	tr.Observe(nil)
+	got = rec.take()
+	if len(got) != 1 || got[0].Level != slog.LevelInfo || attrs(got[0])["outage"] != "2.98s" {
+		t.Fatalf("recovery: %v", got)
+	}
+	if s := tr.Stats(); s.Outages != 1 || s.Down || s.Unavailable != 34 {
+		t.Fatalf("stats: %+v", s)
+	}
+}
+
 // TestAnsweredErrors: a conflict or a size refusal means the store
 // answered: it ends an outage and never starts one. A canceled call does
 // neither.
 func TestAnsweredErrors(t *testing.T) {
-	tr, rec, _ := newTracker()
+	tr, rec, clk := newTracker()
 	conflict := fmt.Errorf("x: %w", backends.ErrConflict)
 	tr.Observe(conflict)
 	tr.Observe(fmt.Errorf("x: %w", backends.ErrTooLarge))
@@ -143,6 +176,7 @@ func TestAnsweredErrors(t *testing.T) {
 	if !tr.Stats().Down {
 		t.Fatal("a canceled call ended the outage")
 	}
+	clk.add(time.Second)
 	tr.Observe(conflict)
 	if tr.Stats().Down {
 		t.Fatal("a conflict did not end the outage")
@@ -254,7 +288,7 @@ func TestWrappers(t *testing.T) {
 // log exactly one start per outage and one recovery per start.
 func TestConcurrent(t *testing.T) {
 	rec := &recorder{}
-	tr := New(Config{Logger: slog.New(rec)})
+	tr := New(Config{Logger: slog.New(rec), Settle: time.Nanosecond})
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)
