@@ -1,12 +1,14 @@
 package redisstore_test
 
 import (
-	"github.com/ginsession/ginsession/internal/testserver"
-	"github.com/redis/go-redis/v9"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ginsession/ginsession/backends/redisstore"
+	"github.com/ginsession/ginsession/internal/testserver"
 )
 
 func benchStore(b *testing.B) (*redisstore.Store, string) {
@@ -65,4 +67,39 @@ func benchClient(b *testing.B) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: testserver.SharedRedis(b).Addr, ContextTimeoutEnabled: true})
 	b.Cleanup(func() { c.Close() })
 	return c
+}
+
+// BenchmarkReplicated measures what wait_replicas costs a write: Save
+// (SET) and SaveIf (EVALSHA) on a master with one replica, without and
+// with WAIT 1.
+func BenchmarkReplicated(b *testing.B) {
+	master := testserver.StartRedis(b)
+	testserver.StartRedisReplica(b, master)
+	for _, wait := range []int{0, 1} {
+		c := redis.NewClient(&redis.Options{Addr: master.Addr, ContextTimeoutEnabled: true})
+		b.Cleanup(func() { c.Close() })
+		st := redisstore.New(c, redisstore.Options{WaitReplicas: wait})
+		name := "wait_replicas=" + strconv.Itoa(wait)
+		data := make([]byte, 100)
+		b.Run("Save/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := st.Save(b.Context(), "bench:repl", data, time.Hour); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("SaveIf/"+name, func(b *testing.B) {
+			rec, err := st.LoadVersion(b.Context(), "bench:repl", 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := st.SaveIf(b.Context(), "bench:repl", data, rec.Version, time.Hour); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

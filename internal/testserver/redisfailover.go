@@ -428,3 +428,26 @@ func (g *RedisSentinels) WaitReplica(t testing.TB, r *Redis) {
 		return nil
 	})
 }
+
+// StartRedisReplica starts a dedicated redis-server replicating master,
+// waits until its link is up, and stops it with t.Cleanup.
+func StartRedisReplica(t testing.TB, master *Redis) *Redis {
+	t.Helper()
+	bin := LookPath(t, "redis-server", RedisHint)
+	dir := ShortTempDir(t, "gsreplica")
+	r, err := startRedis(bin, dir, func(int) []string {
+		return []string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port)}
+	})
+	if err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	t.Cleanup(r.stop)
+	WaitFor(t, "redis replica "+r.Addr, 15*time.Second, r.log, func() error {
+		info, err := RedisCommand(r.Addr, "INFO", "replication")
+		if err == nil && infoField(info, "master_link_status") != "up" {
+			err = fmt.Errorf("master link %q", infoField(info, "master_link_status"))
+		}
+		return err
+	})
+	return r
+}
