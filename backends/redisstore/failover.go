@@ -31,9 +31,15 @@ const DefaultWaitTimeout = time.Second
 // it.
 var ErrNotReplicated = errors.New("not acknowledged by enough replicas")
 
-// maxRetries bounds the store's own retries of a Cluster call that failed
-// without running (a refused connection, MOVED, ASK, TRYAGAIN,
-// CLUSTERDOWN…), on top of go-redis's retries.
+// maxRetries bounds the store's own retries of a call that failed without
+// running (a refused connection, MOVED, ASK, TRYAGAIN, CLUSTERDOWN,
+// READONLY…), on top of go-redis's retries: 25, 50, 100 and 200 ms apart,
+// within the call's deadline. They carry a request over the moments
+// between a failover and the client noticing it: a Cluster client's slot
+// map reload, or the once-a-second probe with which go-redis's connection
+// pool comes out of its dial circuit breaker (a Sentinel client's pool
+// keeps answering the last dial error, "connection refused" from the dead
+// master, for up to a second after the sentinels name the new one).
 const maxRetries = 4
 
 // fault is what a failed call says about the Cluster's topology.
@@ -45,7 +51,7 @@ const (
 	faultNotRun              // the command did not run: safe to retry
 )
 
-// classify sorts an error from a Cluster call.
+// classify sorts an error from a call.
 func classify(err error) fault {
 	if err == nil || err == redis.Nil || errors.Is(err, context.Canceled) {
 		return faultNone
@@ -70,22 +76,20 @@ func classify(err error) fault {
 	return faultNone
 }
 
-// run calls fn with the Cluster fail-over handling of retrying, in a
-// goroutine the caller stops waiting for when the client ignores contexts.
+// run calls fn with the fail-over handling of retrying, in a goroutine the
+// caller stops waiting for when the client ignores contexts.
 func run[T any](s *Store, ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
-	f := fn
-	if s.cluster != nil {
-		f = func(ctx context.Context) (T, error) { return retrying(s, ctx, fn) }
-	}
+	f := func(ctx context.Context) (T, error) { return retrying(s, ctx, fn) }
 	if s.guard && ctx.Done() != nil {
 		return guarded(ctx, f)
 	}
 	return f(ctx)
 }
 
-// retrying calls fn; when it fails because of the Cluster's topology it
-// asks for a slot-map reload and, if the command did not run, tries again
-// after a short pause, a bounded number of times within ctx's deadline.
+// retrying calls fn; when it fails for a reason a failover explains it asks
+// a Cluster client for a slot-map reload and, if the command did not run,
+// tries again after a short pause, a bounded number of times within ctx's
+// deadline.
 func retrying[T any](s *Store, ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
 	for attempt := 0; ; attempt++ {
 		v, err := fn(ctx)

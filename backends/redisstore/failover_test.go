@@ -190,8 +190,13 @@ func TestSentinelFailover(t *testing.T) {
 	failed, sample := l.Failures(kill)
 	t.Logf("killed master %s; sentinels named %s %v after the kill; every session answered again %v after that (at most %d rounds); "+
 		"%d rounds failed in between, e.g. %v", g.Master.Addr, promoted, reportedAt.Round(time.Millisecond), took.Round(time.Millisecond), rounds, failed, sample)
-	if rounds > 3 {
-		t.Errorf("a session needed %d rounds after the sentinels reported the failover, want at most 3", rounds)
+	// go-redis's pool, having failed to dial the dead master, answers its
+	// last dial error until a probe, once a second, dials the new master;
+	// a failing round retries for at least 375ms (25+50+100+200), so at
+	// most three fail in that second.
+	if rounds > 4 {
+		n, err := l.Failures(reported)
+		t.Errorf("a session needed %d rounds after the sentinels reported the failover, want at most 4 (%d failed, e.g. %v)", rounds, n, err)
 	}
 
 	restart := l.Mark()
