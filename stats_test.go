@@ -97,20 +97,24 @@ func TestOutageLogAndStats(t *testing.T) {
 	}
 
 	srv.Kill(t)
-	for range 20 {
+	for range 12 {
 		if code := do(); code != http.StatusServiceUnavailable {
 			t.Fatalf("status %d with Redis down", code)
 		}
 	}
 	recs := rec.take()
-	if n := count(recs, slog.LevelError, ""); n != 1 || count(recs, slog.LevelError, "store failing") != 1 {
-		t.Fatalf("%d ERROR lines for one outage, want 1 (the start): %v", n, recs)
+	// One ERROR at the start; a summary only if the outage outlasted 10s
+	// (a loaded machine); the per-request lines at DEBUG.
+	starts, summaries := count(recs, slog.LevelError, "store failing;"), count(recs, slog.LevelError, "still failing")
+	if starts != 1 || count(recs, slog.LevelError, "") != starts+summaries || count(recs, slog.LevelError, "session store failed") != 0 {
+		t.Fatalf("%d outage starts (want 1), %d summaries, %d ERROR lines in all: %v", starts, summaries, count(recs, slog.LevelError, ""), recs)
 	}
-	if n := count(recs, slog.LevelDebug, "session store failed"); n != 20 {
-		t.Fatalf("%d DEBUG per-request lines, want 20", n)
+	if n := count(recs, slog.LevelDebug, "session store failed"); n != 12 {
+		t.Fatalf("%d DEBUG per-request lines, want 12", n)
 	}
 	s = m.Stats()
-	if !s.Down || s.DownSince.IsZero() || s.Outages != 1 || s.FailedRequests != 20 || s.FailedByKind["unavailable"] != 20 || s.Unavailable != 20 {
+	if !s.Down || s.DownSince.IsZero() || s.Outages != 1 || s.FailedRequests != 12 ||
+		s.FailedByKind["unavailable"]+s.FailedByKind["timeout"] != 12 || s.Unavailable+s.Timeouts != 12 || s.Loads != 4+12 {
 		t.Fatalf("stats during the outage: %+v", s)
 	}
 
