@@ -222,7 +222,7 @@ func (m *Middleware) handle(c *gin.Context) {
 
 // fail hands the response to the ErrorHandler.
 func (s *Session) fail(err error) {
-	s.m.health.RequestFailed(err)
+	s.m.health.RequestFailed(health.Classify(err))
 	s.answering = true
 	s.m.errorHF(s.c, err)
 	s.answering = false

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ginsession/ginsession/backends"
 	"github.com/ginsession/ginsession/internal/health"
 )
 
@@ -54,7 +55,9 @@ func (m *Middleware) Stats() Stats { return Stats(m.health.Stats()) }
 func (m *Middleware) instrument() {
 	m.health = health.New(health.Config{Logger: m.log})
 	m.userStore = m.store
-	m.store, m.cas, m.toucher = m.health.Store(m.store), m.health.CAS(m.cas), m.health.Toucher(m.toucher)
+	m.store = m.health.Wrap(m.store)
+	m.cas, _ = m.store.(backends.CompareAndSwapper)
+	m.toucher, _ = m.store.(backends.Toucher)
 }
 
 // failLevel is the level of the default ErrorHandler's per-request line:

@@ -55,6 +55,9 @@ const (
 	Canceled
 	// Closed: the store was closed.
 	Closed
+	// Other: a request failed for a reason that is not the store's (a value
+	// that cannot be encoded, a panic…); only RequestFailed takes it.
+	Other
 )
 
 // Classify returns the kind of err.
@@ -137,7 +140,7 @@ type Tracker struct {
 	loads, writes, touches, deletes          atomic.Uint64
 	unavailable, timeouts, tooLarge, aborted atomic.Uint64
 	conflicts, failed, outages               atomic.Uint64
-	failedKind                               [Closed + 1]atomic.Uint64
+	failedKind                               [Other + 1]atomic.Uint64
 
 	mu          sync.Mutex
 	down        bool
@@ -231,9 +234,13 @@ func (t *Tracker) answering() {
 	t.first, t.last = nil, nil
 }
 
-// RequestFailed records a request answered by the ErrorHandler with err.
-func (t *Tracker) RequestFailed(err error) {
-	k := Classify(err)
+// RequestFailed records a request answered by the ErrorHandler with an
+// error of kind k (the caller knows its own errors; Classify sorts those
+// that wrap a store's).
+func (t *Tracker) RequestFailed(k Kind) {
+	if k < 0 || k > Other {
+		k = Other
+	}
 	t.failed.Add(1)
 	t.failedKind[k].Add(1)
 	if k.Outage() {
@@ -245,7 +252,7 @@ func (t *Tracker) RequestFailed(err error) {
 	}
 }
 
-var kindNames = [...]string{None: "other", Unavailable: "unavailable", Timeout: "timeout", Conflict: "conflict", TooLarge: "too_large", Canceled: "canceled", Closed: "closed"}
+var kindNames = [...]string{None: "none", Unavailable: "unavailable", Timeout: "timeout", Conflict: "conflict", TooLarge: "too_large", Canceled: "canceled", Closed: "closed", Other: "other"}
 
 // String returns the kind's name as Stats.FailedByKind uses it.
 func (k Kind) String() string {
@@ -280,30 +287,43 @@ func (t *Tracker) Stats() Stats {
 	return s
 }
 
-// Store returns st with every call counted and observed. Only the methods
-// of backends.Store are forwarded: wrap the optional interfaces with CAS
-// and Toucher.
-func (t *Tracker) Store(st backends.Store) backends.Store {
+// Wrap returns st with every call counted and observed. The result
+// implements backends.CompareAndSwapper and backends.Toucher exactly when st
+// does, so that a caller discovering them by type assertion sees the same
+// capabilities; no other optional interface is forwarded (keep st itself
+// for Cleanup, Keys and Close).
+func (t *Tracker) Wrap(st backends.Store) backends.Store {
 	if st == nil {
 		return nil
 	}
-	return &store{t: t, st: st}
+	b := store{t: t, st: st}
+	c, isCAS := st.(backends.CompareAndSwapper)
+	tc, isToucher := st.(backends.Toucher)
+	switch {
+	case isCAS && isToucher:
+		return &casToucherStore{store: b, cas: cas{t: t, c: c}, toucher: toucher{t: t, tc: tc}}
+	case isCAS:
+		return &casStore{store: b, cas: cas{t: t, c: c}}
+	case isToucher:
+		return &toucherStore{store: b, toucher: toucher{t: t, tc: tc}}
+	}
+	return &b
 }
 
-// CAS returns c with every call counted and observed, or nil for nil.
-func (t *Tracker) CAS(c backends.CompareAndSwapper) backends.CompareAndSwapper {
-	if c == nil {
-		return nil
-	}
-	return &cas{t: t, c: c}
+type casToucherStore struct {
+	store
+	cas
+	toucher
 }
 
-// Toucher returns tc with every call counted and observed, or nil for nil.
-func (t *Tracker) Toucher(tc backends.Toucher) backends.Toucher {
-	if tc == nil {
-		return nil
-	}
-	return &toucher{t: t, tc: tc}
+type casStore struct {
+	store
+	cas
+}
+
+type toucherStore struct {
+	store
+	toucher
 }
 
 type store struct {

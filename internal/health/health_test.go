@@ -81,7 +81,7 @@ func TestOutage(t *testing.T) {
 	for i := range 5 {
 		clk.add(time.Second)
 		tr.Observe(refused(2 + i))
-		tr.RequestFailed(refused(2 + i))
+		tr.RequestFailed(Classify(refused(2 + i)))
 	}
 	if got := rec.take(); len(got) != 0 {
 		t.Fatalf("logged %d lines within the summary interval", len(got))
@@ -182,7 +182,7 @@ func TestAnsweredErrors(t *testing.T) {
 		t.Fatal("a conflict did not end the outage")
 	}
 	tr.Observe(conflict)
-	tr.RequestFailed(conflict) // one request gave up
+	tr.RequestFailed(Classify(conflict)) // one request gave up
 	s := tr.Stats()
 	if s.Conflicts != 3 || s.Retries != 2 || s.TooLarge != 1 || s.Canceled != 2 || s.FailedByKind["conflict"] != 1 {
 		t.Fatalf("stats: %+v", s)
@@ -228,7 +228,8 @@ func (f failing) SaveIf(context.Context, string, []byte, any, time.Duration) err
 func TestWrappers(t *testing.T) {
 	tr, rec, _ := newTracker()
 	mem := memstore.New(memstore.Options{})
-	st, cas, tc := tr.Store(mem), tr.CAS(mem), tr.Toucher(mem)
+	w := tr.Wrap(mem)
+	st, cas, tc := w, w.(backends.CompareAndSwapper), w.(backends.Toucher)
 	ctx := context.Background()
 	if err := st.Save(ctx, "k", []byte("v"), time.Minute); err != nil {
 		t.Fatal(err)
@@ -261,7 +262,8 @@ func TestWrappers(t *testing.T) {
 	}
 
 	bad := failing{errors.New("connection refused")}
-	st, cas, tc = tr.Store(bad), tr.CAS(bad), tr.Toucher(bad)
+	w = tr.Wrap(bad)
+	st, cas, tc = w, w.(backends.CompareAndSwapper), w.(backends.Toucher)
 	_, _, e1 := st.Load(ctx, "k")
 	e2 := st.Save(ctx, "k", nil, time.Second)
 	e3 := st.Delete(ctx, "k")
@@ -279,8 +281,39 @@ func TestWrappers(t *testing.T) {
 	if got := rec.take(); len(got) != 1 {
 		t.Fatalf("%d log lines for one outage", len(got))
 	}
-	if tr.Store(nil) != nil || tr.CAS(nil) != nil || tr.Toucher(nil) != nil {
-		t.Fatal("a nil interface must stay nil, so that the core sees the capability is missing")
+	if tr.Wrap(nil) != nil {
+		t.Fatal("Wrap(nil) is not nil")
+	}
+}
+
+// TestWrapCapabilities: the wrapper has exactly the optional interfaces
+// of the store it wraps.
+func TestWrapCapabilities(t *testing.T) {
+	tr := New(Config{})
+	mem := memstore.New(memstore.Options{})
+	for _, tc := range []struct {
+		name         string
+		st           backends.Store
+		cas, toucher bool
+	}{
+		{"both", mem, true, true},
+		{"plain", struct{ backends.Store }{mem}, false, false},
+		{"cas", struct {
+			backends.Store
+			backends.CompareAndSwapper
+		}{mem, mem}, true, false},
+		{"toucher", struct {
+			backends.Store
+			backends.Toucher
+		}{mem, mem}, false, true},
+	} {
+		w := tr.Wrap(tc.st)
+		_, cas := w.(backends.CompareAndSwapper)
+		_, toucher := w.(backends.Toucher)
+		_, cleaner := w.(backends.Cleaner)
+		if cas != tc.cas || toucher != tc.toucher || cleaner {
+			t.Errorf("%s: wrapper has CAS %v, Toucher %v, Cleaner %v", tc.name, cas, toucher, cleaner)
+		}
 	}
 }
 
@@ -300,7 +333,7 @@ func TestConcurrent(t *testing.T) {
 				} else {
 					tr.Observe(nil)
 				}
-				tr.RequestFailed(refused(i))
+				tr.RequestFailed(Classify(refused(i)))
 			}
 		}()
 	}
