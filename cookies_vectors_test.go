@@ -131,7 +131,7 @@ func replayCookieVector(t *testing.T, v cookieVector) {
 			if m := sidPattern.FindStringSubmatch(cookie); m != nil {
 				sig := ""
 				if a.mw.signer != nil {
-					sig = strings.TrimPrefix(a.mw.signer.sign(ours[m[1]]), ours[m[1]])
+					sig = strings.TrimPrefix(a.mw.signer.Sign(ours[m[1]]), ours[m[1]])
 				}
 				cookie = strings.Replace(cookie, m[0], "="+ours[m[1]]+sig+m[3], 1)
 			}
@@ -168,7 +168,7 @@ func replayCookieVector(t *testing.T, v cookieVector) {
 					}
 					ours[wm[1]] = gm[1]
 				}
-				if a.mw.signer != nil && (gm[2] == "" || a.mw.signer.sign(gm[1]) != gm[1]+gm[2]) {
+				if a.mw.signer != nil && (gm[2] == "" || a.mw.signer.Sign(gm[1]) != gm[1]+gm[2]) {
 					t.Errorf("step %d: bad signature in %q", i, got[j])
 				}
 				want[j] = strings.Replace(want[j], wm[0], "=<sid>"+wm[3], 1)

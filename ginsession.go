@@ -45,6 +45,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginsession/ginsession/backends"
+	"github.com/ginsession/ginsession/internal/cookie"
+	"github.com/ginsession/ginsession/internal/seal"
 )
 
 // contextKey is the gin.Context key under which the Session is kept.
@@ -73,8 +75,8 @@ type Middleware struct {
 	cleaner   backends.Cleaner
 	ownsStore bool
 	codec     codec
-	signer    *signer
-	sealer    *sealer // encryption at rest; nil when off
+	signer    *cookie.Signer
+	sealer    *seal.Sealer // encryption at rest; nil when off
 	log       *slog.Logger
 	errorHF   func(c *gin.Context, err error)
 	now       func() time.Time
@@ -120,11 +122,11 @@ func NewMiddleware(opts Options) (*Middleware, error) {
 		m.errorHF = m.defaultErrorHandler
 	}
 	if o.UseSigner {
-		m.signer = newSigner(o.SecretKey, o.SecretKeyFallbacks)
+		m.signer = cookie.NewSigner(o.SecretKey, o.SecretKeyFallbacks)
 	}
 	if len(o.EncryptionKey) > 0 {
-		if m.sealer, err = newSealer(o.EncryptionKey, o.EncryptionKeyFallbacks); err != nil {
-			return nil, err
+		if m.sealer, err = seal.New(o.EncryptionKey, o.EncryptionKeyFallbacks); err != nil {
+			return nil, fmt.Errorf("ginsession: SESSION_ENCRYPTION_KEY: %w", err)
 		}
 	}
 	m.store = o.Store
@@ -303,7 +305,7 @@ func (m *Middleware) load(s *Session) {
 		s.version, s.fresh = nil, false
 	}
 	s.isNew = true
-	s.sid, s.key = newSID(m.opts.IDLength), ""
+	s.sid, s.key = cookie.NewID(m.opts.IDLength), ""
 	if !m.opts.NonPermanent {
 		s.entries = append(s.entries[:0], entry{key: permanentKey, val: true})
 	}
@@ -311,44 +313,19 @@ func (m *Middleware) load(s *Session) {
 
 // cookieSID extracts and checks the sid from the request's cookie.
 func (m *Middleware) cookieSID(r *http.Request) (string, bool) {
-	v, ok := readCookie(r, m.opts.CookieName)
+	v, ok := cookie.Read(r, m.opts.CookieName)
 	if !ok || len(v) == 0 || len(v) > 512 {
 		return "", false
 	}
 	if m.signer != nil {
-		if v, ok = m.signer.unsign(v); !ok {
+		if v, ok = m.signer.Unsign(v); !ok {
 			return "", false
 		}
 	}
-	if !validSID(v, m.opts.IDLength) {
+	if !cookie.ValidID(v, m.opts.IDLength) {
 		return "", false
 	}
 	return v, true
-}
-
-// readCookie returns the first cookie called name from the request headers,
-// without allocating for the other cookies.
-func readCookie(r *http.Request, name string) (string, bool) {
-	for _, line := range r.Header["Cookie"] {
-		for len(line) > 0 {
-			var part string
-			if i := strings.IndexByte(line, ';'); i >= 0 {
-				part, line = line[:i], line[i+1:]
-			} else {
-				part, line = line, ""
-			}
-			part = strings.TrimSpace(part)
-			if len(part) <= len(name) || part[len(name)] != '=' || part[:len(name)] != name {
-				continue
-			}
-			v := part[len(name)+1:]
-			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
-			}
-			return v, true
-		}
-	}
-	return "", false
 }
 
 // commit writes the session's changes and sets the cookie. The caller holds
@@ -377,7 +354,7 @@ func (m *Middleware) commitOnce(s *Session) error {
 	}
 	s.detectInPlace()
 	if !late {
-		addVary(s.w.Header())
+		cookie.AddVary(s.w.Header())
 	}
 	if s.empty() {
 		if !s.modified {
@@ -464,7 +441,7 @@ func (m *Middleware) encodeEntries(key string, entries []entry) ([]byte, error) 
 		return nil, fmt.Errorf("ginsession: encode session: %w", err)
 	}
 	if m.sealer != nil {
-		data = m.sealer.seal(key, data)
+		data = m.sealer.Seal(key, data)
 	}
 	if len(data) > m.opts.MaxSize {
 		return nil, fmt.Errorf("ginsession: encoded session is %d bytes, over SESSION_MAX_SIZE=%d: %w", len(data), m.opts.MaxSize, ErrTooLarge)
@@ -478,7 +455,7 @@ func (m *Middleware) encodeEntries(key string, entries []entry) ([]byte, error) 
 // fails like one that does not decode.
 func (m *Middleware) decodeStored(dst []entry, key string, data []byte) (entries []entry, old bool, err error) {
 	if m.sealer != nil {
-		if data, old, err = m.sealer.open(key, data); err != nil {
+		if data, old, err = m.sealer.Open(key, data); err != nil {
 			return nil, false, err
 		}
 	}
@@ -666,23 +643,6 @@ func (m *Middleware) writeBatch(ctx context.Context, key string, batch []*pendin
 	}
 }
 
-// addVary adds Cookie to the Vary header, extending an existing value.
-func addVary(h http.Header) {
-	vs := h["Vary"]
-	for _, v := range vs {
-		for _, tok := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), "Cookie") {
-				return
-			}
-		}
-	}
-	if len(vs) == 0 {
-		h["Vary"] = []string{"Cookie"}
-		return
-	}
-	vs[len(vs)-1] += ", Cookie"
-}
-
 // setCookie adds the Set-Cookie header, with attributes in Werkzeug's order.
 // A deletion cookie keeps every attribute the cookie was set with (Flask
 // drops Secure, HttpOnly and SameSite; browsers may then refuse the
@@ -695,7 +655,7 @@ func (m *Middleware) setCookie(h http.Header, s *Session, deletion bool) {
 	b = append(b, '=')
 	if !deletion {
 		if m.signer != nil {
-			b = append(b, m.signer.sign(s.sid)...)
+			b = append(b, m.signer.Sign(s.sid)...)
 		} else {
 			b = append(b, s.sid...)
 		}

@@ -142,7 +142,7 @@ func (m *Middleware) tombstone(key string) []byte {
 		data = []byte("null")
 	}
 	if m.sealer != nil {
-		data = m.sealer.seal(key, data)
+		data = m.sealer.Seal(key, data)
 	}
 	return data
 }

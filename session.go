@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/ginsession/ginsession/internal/cookie"
 )
 
 // Reserved keys, shared with Flask.
@@ -348,7 +349,7 @@ func (s *Session) Regenerate() error {
 	if !s.isNew && s.oldKey == "" {
 		s.oldKey, s.oldVersion = s.storeKey(), s.version
 	}
-	s.sid, s.key = newSID(s.m.opts.IDLength), ""
+	s.sid, s.key = cookie.NewID(s.m.opts.IDLength), ""
 	s.isNew = true
 	s.version = nil
 	s.regenerated = true

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginsession/ginsession/backends/memstore"
+	"github.com/ginsession/ginsession/internal/cookie"
 )
 
 // testClock is a settable clock shared by the middleware and the memory
@@ -170,7 +171,7 @@ func TestAbsoluteLifetime(t *testing.T) {
 		// The store's own expiry is long (the entry was written before the
 		// option was shortened, say): the load check alone must catch it.
 		a, clk := newClockApp(t, Options{AbsoluteLifetime: abs}, false, timeoutRoutes)
-		sid := newSID(32)
+		sid := cookie.NewID(32)
 		old := clk.now().Add(-abs - time.Second).Unix()
 		data, err := msgpackCodec.encode(nil, []entry{{key: permanentKey, val: true}, {key: createdKey, val: old}, {key: "x", val: "old"}})
 		if err != nil {
@@ -191,7 +192,7 @@ func TestAbsoluteLifetime(t *testing.T) {
 	})
 	t.Run("creation time that is not a number expires", func(t *testing.T) {
 		a, _ := newClockApp(t, Options{AbsoluteLifetime: abs}, false, timeoutRoutes)
-		sid := newSID(32)
+		sid := cookie.NewID(32)
 		data, _ := msgpackCodec.encode(nil, []entry{{key: createdKey, val: "yesterday"}, {key: "x", val: "old"}})
 		a.mem.Save(t.Context(), a.mw.key(sid), data, time.Hour)
 		if body := a.do("GET", "/get", "session="+sid).Body.String(); body != "<nil>" {
@@ -200,7 +201,7 @@ func TestAbsoluteLifetime(t *testing.T) {
 	})
 	t.Run("a session from before the option is stamped on first use", func(t *testing.T) {
 		a, clk := newClockApp(t, Options{AbsoluteLifetime: abs}, false, timeoutRoutes)
-		sid := newSID(32)
+		sid := cookie.NewID(32)
 		data, _ := msgpackCodec.encode(nil, []entry{{key: permanentKey, val: true}, {key: "x", val: "legacy"}})
 		a.mem.Save(t.Context(), a.mw.key(sid), data, 24*time.Hour)
 		if body := a.do("GET", "/get", "session="+sid).Body.String(); body != "legacy" {
