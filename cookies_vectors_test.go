@@ -69,8 +69,8 @@ func TestVectorsCookies(t *testing.T) {
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Cookies.Vectors) != 25 {
-		t.Fatalf("%d cookie vectors, want 25", len(doc.Cookies.Vectors))
+	if len(doc.Cookies.Vectors) == 0 {
+		t.Fatal("no cookie vectors")
 	}
 	for _, v := range doc.Cookies.Vectors {
 		t.Run(v.ID, func(t *testing.T) { replayCookieVector(t, v) })
@@ -182,8 +182,8 @@ func replayCookieVector(t *testing.T, v cookieVector) {
 		if st.Response.Vary != nil && !lazySkip {
 			wantVary = *st.Response.Vary
 		}
-		if v.ID == "regenerate_empty" {
-			wantVary = "Cookie" // difference 4
+		if strings.Contains(st.ViewDoes, "regenerate(") && st.Request.Cookie == nil && len(st.RedisAfter) == 0 {
+			wantVary = "Cookie" // difference 4: regenerate of an empty new session
 		}
 		if gotVary := strings.Join(w.Result().Header["Vary"], ", "); gotVary != wantVary {
 			t.Errorf("step %d (%s): Vary %q, want %q", i, st.ViewDoes, gotVary, wantVary)

@@ -73,7 +73,7 @@ func TestEncryptionBadValuesGiveFreshSession(t *testing.T) {
 	a := newTestApp(t, Options{EncryptionKey: testKey(1)}, false, sessionRoutes)
 	ck := cookieOf(a.do("GET", "/set?v=orig", ""), "session")
 	sealed, _ := a.stored(sidOf(ck))
-	plain, _ := msgpackCodec.encode(nil, []entry{{key: "x", val: "plain"}})
+	plain, _ := msgpackCodec.Encode(nil, []entry{kv("x", "plain")})
 	wrong, _ := seal.New(testKey(9), nil)
 	flip := func(i int) []byte {
 		b := bytes.Clone(sealed)

@@ -54,7 +54,7 @@ func FuzzCookieSID(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		data, _ := msgpackCodec.encode(nil, []entry{{key: "x", val: "genuine"}})
+		data, _ := msgpackCodec.Encode(nil, []entry{kv("x", "genuine")})
 		if err := mem.Save(context.Background(), mw.key(fuzzGenuineSID), data, time.Hour); err != nil {
 			f.Fatal(err)
 		}

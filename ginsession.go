@@ -47,6 +47,7 @@ import (
 	"github.com/ginsession/ginsession/backends"
 	"github.com/ginsession/ginsession/internal/cookie"
 	"github.com/ginsession/ginsession/internal/seal"
+	"github.com/ginsession/ginsession/internal/wire"
 )
 
 // contextKey is the gin.Context key under which the Session is kept.
@@ -74,7 +75,7 @@ type Middleware struct {
 	toucher   backends.Toucher
 	cleaner   backends.Cleaner
 	ownsStore bool
-	codec     codec
+	format    wire.Format
 	signer    *cookie.Signer
 	sealer    *seal.Sealer // encryption at rest; nil when off
 	log       *slog.Logger
@@ -109,11 +110,11 @@ func NewMiddleware(opts Options) (*Middleware, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	cd, err := codecFor(o.SerializationFormat)
+	format, err := wire.ParseFormat(o.SerializationFormat)
 	if err != nil {
 		return nil, err
 	}
-	m := &Middleware{opts: o, codec: cd, log: o.Logger, now: time.Now, queues: map[string]*commitQueue{}}
+	m := &Middleware{opts: o, format: format, log: o.Logger, now: time.Now, queues: map[string]*commitQueue{}}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -307,7 +308,7 @@ func (m *Middleware) load(s *Session) {
 	s.isNew = true
 	s.sid, s.key = cookie.NewID(m.opts.IDLength), ""
 	if !m.opts.NonPermanent {
-		s.entries = append(s.entries[:0], entry{key: permanentKey, val: true})
+		s.entries = append(s.entries[:0], wire.NewEntry(permanentKey, true))
 	}
 }
 
@@ -422,7 +423,7 @@ func (m *Middleware) commitOnce(s *Session) error {
 
 func (s *Session) permanentLocked() bool {
 	if i := s.index(permanentKey); i >= 0 {
-		b, _ := s.entries[i].val.(bool)
+		b, _ := valueOf(&s.entries[i]).(bool)
 		return b
 	}
 	return false
@@ -436,7 +437,7 @@ func (m *Middleware) encode(s *Session) ([]byte, error) {
 // encodeEntries returns the value to store under key: the encoding of
 // entries, encrypted when encryption is on. MaxSize applies to that value.
 func (m *Middleware) encodeEntries(key string, entries []entry) ([]byte, error) {
-	data, err := m.codec.encode(nil, entries)
+	data, err := m.format.Encode(nil, entries)
 	if err != nil {
 		return nil, fmt.Errorf("ginsession: encode session: %w", err)
 	}
@@ -454,13 +455,24 @@ func (m *Middleware) encodeEntries(key string, entries []entry) ([]byte, error) 
 // caller rewrites with the current key. A value that does not decrypt
 // fails like one that does not decode.
 func (m *Middleware) decodeStored(dst []entry, key string, data []byte) (entries []entry, old bool, err error) {
+	if n := m.decodeLimits().MaxInput; len(data) > n {
+		return nil, false, fmt.Errorf("ginsession: %w: %d bytes, over twice SESSION_MAX_SIZE", wire.ErrTooLarge, len(data))
+	}
 	if m.sealer != nil {
 		if data, old, err = m.sealer.Open(key, data); err != nil {
 			return nil, false, err
 		}
 	}
-	entries, err = decodeAny(m.codec, dst, data)
+	entries, _, err = wire.DecodeAny(m.format, dst, data, m.decodeLimits())
 	return entries, old, err
+}
+
+// decodeLimits bounds the decoding of stored values: a value longer than
+// twice MaxSize is not decoded (we never write one over MaxSize; the margin
+// admits a session Flask wrote in the other format, or a little over the
+// limit, for reading). See docs/wire-format.md.
+func (m *Middleware) decodeLimits() wire.Limits {
+	return wire.Limits{MaxInput: 2 * m.opts.MaxSize}
 }
 
 // write stores a modified session: a create for a new id, else a

@@ -52,7 +52,7 @@ func (e *hostileEnv) plant(t *testing.T, data []byte) string {
 }
 
 func mustEncode(t *testing.T, c codec, entries ...entry) []byte {
-	b, err := c.encode(nil, entries)
+	b, err := c.Encode(nil, entries)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestHostileInput(t *testing.T) {
 			return []string{"session=" + e.plant(t, []byte(`{"_permanent":true,"x":"genuine"}`))}
 		}, want: loaded, loads: 1},
 		{name: "stored msgpack under JSON mode", opts: jsonMode, headers: func(t *testing.T, e *hostileEnv) []string {
-			return []string{"session=" + e.plant(t, mustEncode(t, msgpackCodec, entry{key: "x", val: "genuine"}))}
+			return []string{"session=" + e.plant(t, mustEncode(t, msgpackCodec, kv("x", "genuine")))}
 		}, want: loaded, loads: 1},
 		{name: "stored JSON null under JSON mode", opts: jsonMode, headers: planted([]byte("null")), want: fresh, loads: 1},
 
@@ -204,7 +204,7 @@ func TestHostileInput(t *testing.T) {
 		}, want: refused, loads: 1},
 		{name: "encrypted: genuine", opts: encrypted, headers: func(_ *testing.T, e *hostileEnv) []string { return []string{"session=" + e.cookie} }, want: loaded, loads: 1},
 		{name: "encrypted: plaintext stored value", opts: encrypted, headers: func(t *testing.T, e *hostileEnv) []string {
-			return []string{"session=" + e.plant(t, mustEncode(t, msgpackCodec, entry{key: "x", val: "genuine"}))}
+			return []string{"session=" + e.plant(t, mustEncode(t, msgpackCodec, kv("x", "genuine")))}
 		}, want: fresh, loads: 1},
 	}
 	if len(cases) < 30 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ginsession/ginsession/backends"
+	"github.com/ginsession/ginsession/internal/wire"
 )
 
 // Regenerate racing with writes
@@ -138,7 +139,7 @@ func (m *Middleware) freeze(ctx context.Context, s *Session, oldKey, newKey stri
 // "no session".
 func (m *Middleware) tombstone(key string) []byte {
 	data := []byte{0xc0} // msgpack nil
-	if _, isJSON := m.codec.(jsonFormat); isJSON {
+	if m.format == wire.JSON {
 		data = []byte("null")
 	}
 	if m.sealer != nil {

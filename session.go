@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/ginsession/ginsession/internal/cookie"
+	"github.com/ginsession/ginsession/internal/wire"
 )
 
 // Reserved keys, shared with Flask.
@@ -119,7 +120,7 @@ func (s *Session) ensure() {
 
 func (s *Session) index(key string) int {
 	for i := range s.entries {
-		if s.entries[i].foreign == nil && s.entries[i].key == key {
+		if s.entries[i].Foreign == nil && s.entries[i].Key == key {
 			return i
 		}
 	}
@@ -173,7 +174,7 @@ func (s *Session) Get(key string) (any, bool) {
 	if i < 0 {
 		return nil, false
 	}
-	v := s.entries[i].val
+	v := valueOf(&s.entries[i])
 	if isMutable(v) {
 		s.handOut(key, v)
 	}
@@ -195,7 +196,7 @@ func (s *Session) handOut(key string, v any) {
 			return
 		}
 	}
-	enc, err := s.m.codec.encode(nil, []entry{{key: key, val: v}})
+	enc, err := s.m.format.AppendValue(nil, v)
 	if err != nil {
 		enc = nil // unencodable now: any change is caught at commit
 	}
@@ -215,10 +216,10 @@ func (s *Session) Set(key string, value any) {
 
 func (s *Session) set(key string, value any) {
 	if i := s.index(key); i >= 0 {
-		s.entries[i].val = value
+		s.entries[i].Set(value)
 		return
 	}
-	s.entries = append(s.entries, entry{key: key, val: value})
+	s.entries = append(s.entries, wire.NewEntry(key, value))
 }
 
 // Delete removes key. Deleting a missing key changes nothing.
@@ -249,7 +250,7 @@ func (s *Session) Pop(key string) (any, bool) {
 	if i < 0 {
 		return nil, false
 	}
-	v := s.entries[i].val
+	v := valueOf(&s.entries[i])
 	s.del(key)
 	s.record(change{kind: changeDelete, key: key})
 	return v, true
@@ -272,8 +273,8 @@ func (s *Session) Keys() []string {
 	s.ensure()
 	keys := make([]string, 0, len(s.entries))
 	for _, e := range s.entries {
-		if e.foreign == nil && !s.internal(e.key) {
-			keys = append(keys, e.key)
+		if e.Foreign == nil && !s.internal(e.Key) {
+			keys = append(keys, e.Key)
 		}
 	}
 	return keys
@@ -286,7 +287,7 @@ func (s *Session) Len() int {
 	s.ensure()
 	n := 0
 	for _, e := range s.entries {
-		if e.foreign == nil && !s.internal(e.key) {
+		if e.Foreign == nil && !s.internal(e.Key) {
 			n++
 		}
 	}
@@ -318,7 +319,7 @@ func (s *Session) Permanent() bool {
 	defer s.mu.Unlock()
 	s.ensure()
 	if i := s.index(permanentKey); i >= 0 {
-		b, _ := s.entries[i].val.(bool)
+		b, _ := valueOf(&s.entries[i]).(bool)
 		return b
 	}
 	return false
@@ -377,8 +378,8 @@ func (s *Session) Flash(message string, category ...string) {
 func (s *Session) flash(cat, message string) {
 	pair := []any{cat, message}
 	if i := s.index(flashesKey); i >= 0 {
-		if list, ok := s.entries[i].val.([]any); ok {
-			s.entries[i].val = append(list, pair)
+		if list, ok := valueOf(&s.entries[i]).([]any); ok {
+			s.entries[i].Set(append(list, pair))
 			return
 		}
 	}
@@ -396,7 +397,7 @@ func (s *Session) Flashes(categories ...string) []FlashMessage {
 	if i < 0 {
 		return nil
 	}
-	list, _ := s.entries[i].val.([]any)
+	list, _ := valueOf(&s.entries[i]).([]any)
 	s.del(flashesKey)
 	s.record(change{kind: changeDelete, key: flashesKey})
 	out := make([]FlashMessage, 0, len(list))
@@ -494,7 +495,7 @@ func GetAs[T any](s *Session, key string) (v T, ok bool, err error) {
 	if t, isT := raw.(T); isT {
 		return t, true, nil
 	}
-	if err := convertInto(raw, &v); err != nil {
+	if err := wire.ConvertInto(raw, &v); err != nil {
 		return v, true, err
 	}
 	return v, true, nil
@@ -509,12 +510,14 @@ func (s *Session) detectInPlace() {
 		if j < 0 {
 			continue
 		}
-		enc, err := s.m.codec.encode(nil, []entry{{key: h.key, val: s.entries[j].val}})
+		v := valueOf(&s.entries[j])
+		enc, err := s.m.format.AppendValue(nil, v)
 		if err == nil && h.enc != nil && bytes.Equal(enc, h.enc) {
 			continue
 		}
 		h.enc = enc
-		s.record(change{kind: changeSet, key: h.key, val: s.entries[j].val})
+		s.entries[j].Set(v) // changed in place: its stored bytes are stale
+		s.record(change{kind: changeSet, key: h.key, val: v})
 	}
 }
 
@@ -522,7 +525,7 @@ func (s *Session) detectInPlace() {
 // creation time of AbsoluteLifetime).
 func (s *Session) empty() bool {
 	for _, e := range s.entries {
-		if e.foreign != nil || !s.internal(e.key) {
+		if e.Foreign != nil || !s.internal(e.Key) {
 			return false
 		}
 	}

@@ -50,7 +50,7 @@ func (m *Middleware) loadRefresh() time.Duration {
 // createdAt returns the session's creation time, and whether it has one.
 func (s *Session) createdAt() (time.Time, bool) {
 	if i := s.index(createdKey); i >= 0 {
-		if n, ok := asInt(s.entries[i].val); ok {
+		if n, ok := asInt(valueOf(&s.entries[i])); ok {
 			return time.Unix(n, 0), true
 		}
 	}
@@ -92,8 +92,8 @@ func (m *Middleware) cookieExpires(s *Session) time.Time {
 func (m *Middleware) pastDeadline(s *Session, sid, key string, entries []entry) bool {
 	var created any
 	for i := range entries {
-		if entries[i].foreign == nil && entries[i].key == createdKey {
-			created = entries[i].val
+		if entries[i].Foreign == nil && entries[i].Key == createdKey {
+			created = valueOf(&entries[i])
 			break
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ginsession/ginsession/backends/memstore"
 	"github.com/ginsession/ginsession/internal/cookie"
+	"github.com/ginsession/ginsession/internal/wire"
 )
 
 // testClock is a settable clock shared by the middleware and the memory
@@ -173,7 +174,7 @@ func TestAbsoluteLifetime(t *testing.T) {
 		a, clk := newClockApp(t, Options{AbsoluteLifetime: abs}, false, timeoutRoutes)
 		sid := cookie.NewID(32)
 		old := clk.now().Add(-abs - time.Second).Unix()
-		data, err := msgpackCodec.encode(nil, []entry{{key: permanentKey, val: true}, {key: createdKey, val: old}, {key: "x", val: "old"}})
+		data, err := msgpackCodec.Encode(nil, []entry{kv(permanentKey, true), kv(createdKey, old), kv("x", "old")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +194,7 @@ func TestAbsoluteLifetime(t *testing.T) {
 	t.Run("creation time that is not a number expires", func(t *testing.T) {
 		a, _ := newClockApp(t, Options{AbsoluteLifetime: abs}, false, timeoutRoutes)
 		sid := cookie.NewID(32)
-		data, _ := msgpackCodec.encode(nil, []entry{{key: createdKey, val: "yesterday"}, {key: "x", val: "old"}})
+		data, _ := msgpackCodec.Encode(nil, []entry{kv(createdKey, "yesterday"), kv("x", "old")})
 		a.mem.Save(t.Context(), a.mw.key(sid), data, time.Hour)
 		if body := a.do("GET", "/get", "session="+sid).Body.String(); body != "<nil>" {
 			t.Fatalf("got %q", body)
@@ -202,13 +203,13 @@ func TestAbsoluteLifetime(t *testing.T) {
 	t.Run("a session from before the option is stamped on first use", func(t *testing.T) {
 		a, clk := newClockApp(t, Options{AbsoluteLifetime: abs}, false, timeoutRoutes)
 		sid := cookie.NewID(32)
-		data, _ := msgpackCodec.encode(nil, []entry{{key: permanentKey, val: true}, {key: "x", val: "legacy"}})
+		data, _ := msgpackCodec.Encode(nil, []entry{kv(permanentKey, true), kv("x", "legacy")})
 		a.mem.Save(t.Context(), a.mw.key(sid), data, 24*time.Hour)
 		if body := a.do("GET", "/get", "session="+sid).Body.String(); body != "legacy" {
 			t.Fatalf("legacy session not loaded: %q", body)
 		}
 		stored, _ := a.stored(sid)
-		entries, err := msgpackCodec.decode(nil, stored)
+		entries, err := msgpackCodec.Decode(nil, stored, wire.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
