@@ -77,7 +77,7 @@ func FuzzCookieSID(f *testing.F) {
 			if header != "" {
 				req.Header["Cookie"] = strings.Split(header, "\n")
 			}
-			sid, ok := a.mw.cookieSID(req)
+			sid, ok := a.mw.engine.CookieSID(req)
 			if ok && (!cookie.ValidID(sid, 32) || !strings.Contains(header, sid)) {
 				t.Fatalf("cookieSID accepted %q from %q", sid, header)
 			}

@@ -322,8 +322,9 @@ func TestTooLargeSessionIsRefusedAndPreviousKept(t *testing.T) {
 	})
 	ck := cookieOf(a.do("GET", "/small", ""), "session")
 	w := a.do("GET", "/big", ck)
-	if w.Code != http.StatusServiceUnavailable {
-		t.Fatalf("status %d", w.Code)
+	// Too large is not an outage: 500 naming the cause, no Retry-After.
+	if w.Code != http.StatusInternalServerError || w.Header().Get("Retry-After") != "" || !strings.Contains(w.Body.String(), "over the limit of 100") {
+		t.Fatalf("status %d, Retry-After %q, body %q", w.Code, w.Header().Get("Retry-After"), w.Body.String())
 	}
 	data, _ := a.stored(strings.TrimPrefix(ck, "session="))
 	if !strings.Contains(string(data), "small") {
