@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+	"github.com/ginsession/ginsession/internal/cookie"
 )
 
 // TestCookieAttributesOnSetRefreshAndDelete checks HttpOnly, Secure,
@@ -82,9 +83,9 @@ func TestSessionFixation(t *testing.T) {
 			a := newTestApp(t, opts, false, routes)
 
 			// A made-up id is never adopted: the victim gets a fresh one.
-			planted := newSID(32)
+			planted := cookie.NewID(32)
 			if a.mw.signer != nil {
-				planted = a.mw.signer.sign(planted) // even a validly signed one
+				planted = a.mw.signer.Sign(planted) // even a validly signed one
 			}
 			w := a.do("GET", "/login", "session="+planted)
 			got := cookieOf(w, "session")

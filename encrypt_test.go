@@ -9,9 +9,11 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+	"github.com/ginsession/ginsession/internal/cookie"
+	"github.com/ginsession/ginsession/internal/seal"
 )
 
-func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, encryptionKeyLen) }
+func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, seal.KeyLen) }
 
 // secondApp is another middleware over a's store, as another instance (or
 // a redeploy with new keys) would be.
@@ -35,7 +37,7 @@ func TestEncryptionRoundTrip(t *testing.T) {
 			a := newTestApp(t, Options{EncryptionKey: testKey(1), SerializationFormat: format}, false, sessionRoutes)
 			ck := cookieOf(a.do("GET", "/set?v=top-secret-value", ""), "session")
 			data, ok := a.stored(sidOf(ck))
-			if !ok || !bytes.HasPrefix(data, []byte(sealedMagic)) {
+			if !ok || !bytes.HasPrefix(data, []byte(seal.Magic)) {
 				t.Fatalf("stored value is not sealed: %q", data)
 			}
 			if bytes.Contains(data, []byte("top-secret")) || bytes.Contains(data, []byte("_permanent")) {
@@ -71,26 +73,26 @@ func TestEncryptionBadValuesGiveFreshSession(t *testing.T) {
 	a := newTestApp(t, Options{EncryptionKey: testKey(1)}, false, sessionRoutes)
 	ck := cookieOf(a.do("GET", "/set?v=orig", ""), "session")
 	sealed, _ := a.stored(sidOf(ck))
-	plain, _ := msgpackCodec.encode(nil, []entry{{key: "x", val: "plain"}})
-	wrong, _ := newSealer(testKey(9), nil)
+	plain, _ := msgpackCodec.Encode(nil, []entry{kv("x", "plain")})
+	wrong, _ := seal.New(testKey(9), nil)
 	flip := func(i int) []byte {
 		b := bytes.Clone(sealed)
 		b[i] ^= 1
 		return b
 	}
-	other := newSID(32)
+	other := cookie.NewID(32)
 	for _, tc := range []struct {
 		name string
 		data []byte
 	}{
 		{"tampered ciphertext", flip(len(sealed) / 2)},
 		{"tampered tag", flip(len(sealed) - 1)},
-		{"tampered nonce", flip(len(sealedMagic))},
+		{"tampered nonce", flip(len(seal.Magic))},
 		{"tampered magic", flip(0)},
 		{"truncated", sealed[:len(sealed)-1]},
-		{"magic only", []byte(sealedMagic)},
+		{"magic only", []byte(seal.Magic)},
 		{"plaintext", plain},
-		{"wrong key", wrong.seal(a.mw.key(other), plain)},
+		{"wrong key", wrong.Seal(a.mw.key(other), plain)},
 		{"sealed for another key", sealed}, // copied from ck's entry to another sid
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,8 +128,8 @@ func TestEncryptionKeyRotation(t *testing.T) {
 		t.Fatalf("read with the old key must rewrite once, got %d writes", a.count.sifs.Load()-sifs)
 	}
 	data, _ := a.stored(sid)
-	onlyNew, _ := newSealer(newKey, nil)
-	if _, _, err := onlyNew.open(a.mw.key(sid), data); err != nil {
+	onlyNew, _ := seal.New(newKey, nil)
+	if _, _, err := onlyNew.Open(a.mw.key(sid), data); err != nil {
 		t.Fatalf("not rewritten with the current key: %v", err)
 	}
 	// Now current: no more rewrites.
@@ -149,7 +151,7 @@ func TestEncryptionKeyRotation(t *testing.T) {
 }
 
 func TestSealerNonceUniqueness(t *testing.T) {
-	s, err := newSealer(testKey(7), nil)
+	s, err := seal.New(testKey(7), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,16 +159,16 @@ func TestSealerNonceUniqueness(t *testing.T) {
 	seen := map[string]bool{}
 	const nonceLen = 12
 	for range 10000 {
-		v := s.seal("session:k", plain)
-		if len(v) != len(plain)+sealedOverhead {
-			t.Fatalf("length %d, want %d", len(v), len(plain)+sealedOverhead)
+		v := s.Seal("session:k", plain)
+		if len(v) != len(plain)+seal.Overhead {
+			t.Fatalf("length %d, want %d", len(v), len(plain)+seal.Overhead)
 		}
-		nonce := string(v[len(sealedMagic) : len(sealedMagic)+nonceLen])
+		nonce := string(v[len(seal.Magic) : len(seal.Magic)+nonceLen])
 		if seen[nonce] {
 			t.Fatal("nonce reused")
 		}
 		seen[nonce] = true
-		if p, old, err := s.open("session:k", v); err != nil || old || !bytes.Equal(p, plain) {
+		if p, old, err := s.Open("session:k", v); err != nil || old || !bytes.Equal(p, plain) {
 			t.Fatalf("open: %q %v %v", p, old, err)
 		}
 	}
@@ -180,14 +182,14 @@ func TestEncryptionKeyParsing(t *testing.T) {
 		base64.URLEncoding.EncodeToString(raw), base64.RawURLEncoding.EncodeToString(raw),
 		hex.EncodeToString(raw), strings.ToUpper(hex.EncodeToString(raw)), " " + hex.EncodeToString(raw) + "\n",
 	} {
-		if k, ok := parseEncryptionKey(in); !ok || !bytes.Equal(k, raw) {
-			t.Errorf("parseEncryptionKey(%q) = %x %v", in, k, ok)
+		if k, ok := seal.ParseKey(in); !ok || !bytes.Equal(k, raw) {
+			t.Errorf("seal.ParseKey(%q) = %x %v", in, k, ok)
 		}
 	}
 	for _, in := range []string{"", "short", base64.StdEncoding.EncodeToString(raw[:16]), base64.StdEncoding.EncodeToString(append(raw, 1)),
 		hex.EncodeToString(raw)[:63] + "g", "a passphrase is not a key, however long it is!!"} {
-		if k, ok := parseEncryptionKey(in); ok {
-			t.Errorf("parseEncryptionKey(%q) accepted %x", in, k)
+		if k, ok := seal.ParseKey(in); ok {
+			t.Errorf("seal.ParseKey(%q) accepted %x", in, k)
 		}
 	}
 

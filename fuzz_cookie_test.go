@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginsession/ginsession/backends/memstore"
+	"github.com/ginsession/ginsession/internal/cookie"
 )
 
 // Fixed so that the committed seed corpus can name the genuine session.
@@ -26,14 +27,14 @@ var (
 // when the header carries its (validly signed) id, and must never adopt an
 // id from the header that the store does not know.
 func FuzzCookieSID(f *testing.F) {
-	signed := newSigner(fuzzSecret, nil).sign(fuzzGenuineSID)
+	signed := cookie.NewSigner(fuzzSecret, nil).Sign(fuzzGenuineSID)
 	for _, s := range []string{
 		"", "session=", "session", "session=" + fuzzGenuineSID, "session=" + signed, `session="` + fuzzGenuineSID + `"`,
 		"session=../../etc/passwd", "session=" + fuzzGenuineSID[:42], "session=" + fuzzGenuineSID + "A",
 		"session=" + fuzzGenuineSID[:20] + "\x00" + fuzzGenuineSID[21:], "session=" + strings.Repeat("+/", 21) + "A",
 		"session=" + fuzzGenuineSID[:42] + "R", "session=" + fuzzGenuineSID + "." + strings.Repeat("A", 27),
 		"session=" + signed[:len(signed)-1], "session=" + signed + signed[43:], "session=" + signed + "=",
-		"session=" + newSigner(fuzzFallback, nil).sign(fuzzGenuineSID), "a=b; session=" + fuzzGenuineSID + "; c=d",
+		"session=" + cookie.NewSigner(fuzzFallback, nil).Sign(fuzzGenuineSID), "a=b; session=" + fuzzGenuineSID + "; c=d",
 		"session=x; session=" + fuzzGenuineSID, "session=x\nsession=" + fuzzGenuineSID, "session=\xff\xfe" + fuzzGenuineSID,
 		"sessionx=" + fuzzGenuineSID, " session = " + fuzzGenuineSID, ";;;session=" + signed + ";;",
 	} {
@@ -53,7 +54,7 @@ func FuzzCookieSID(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		data, _ := msgpackCodec.encode(nil, []entry{{key: "x", val: "genuine"}})
+		data, _ := msgpackCodec.Encode(nil, []entry{kv("x", "genuine")})
 		if err := mem.Save(context.Background(), mw.key(fuzzGenuineSID), data, time.Hour); err != nil {
 			f.Fatal(err)
 		}
@@ -66,7 +67,7 @@ func FuzzCookieSID(f *testing.F) {
 		})
 		cookie := fuzzGenuineSID
 		if mw.signer != nil {
-			cookie = mw.signer.sign(fuzzGenuineSID)
+			cookie = mw.signer.Sign(fuzzGenuineSID)
 		}
 		apps = append(apps, app{r, mw, cookie})
 	}
@@ -76,8 +77,8 @@ func FuzzCookieSID(f *testing.F) {
 			if header != "" {
 				req.Header["Cookie"] = strings.Split(header, "\n")
 			}
-			sid, ok := a.mw.cookieSID(req)
-			if ok && (!validSID(sid, 32) || !strings.Contains(header, sid)) {
+			sid, ok := a.mw.engine.CookieSID(req)
+			if ok && (!cookie.ValidID(sid, 32) || !strings.Contains(header, sid)) {
 				t.Fatalf("cookieSID accepted %q from %q", sid, header)
 			}
 			w := httptest.NewRecorder()
@@ -99,7 +100,7 @@ func FuzzCookieSID(f *testing.F) {
 				}
 				continue
 			}
-			if !strings.HasSuffix(w.Body.String(), " true") || !validSID(gotSID, 32) {
+			if !strings.HasSuffix(w.Body.String(), " true") || !cookie.ValidID(gotSID, 32) {
 				t.Fatalf("not a fresh session for %q: %q", header, w.Body.String())
 			}
 			if strings.Contains(header, gotSID) {

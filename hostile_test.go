@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/ginsession/ginsession/internal/cookie"
 )
 
 // hostileOutcome is what a hostile request must get.
@@ -40,18 +41,18 @@ type hostileEnv struct {
 
 // plant stores data under a valid, unknown sid and returns its cookie value.
 func (e *hostileEnv) plant(t *testing.T, data []byte) string {
-	sid := newSID(32)
+	sid := cookie.NewID(32)
 	if err := e.a.mem.Save(t.Context(), e.a.mw.key(sid), data, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if e.a.mw.signer != nil {
-		return e.a.mw.signer.sign(sid)
+		return e.a.mw.signer.Sign(sid)
 	}
 	return sid
 }
 
 func mustEncode(t *testing.T, c codec, entries ...entry) []byte {
-	b, err := c.encode(nil, entries)
+	b, err := c.Encode(nil, entries)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func TestHostileInput(t *testing.T) {
 		{name: "not UTF-8", headers: cookieLine("session=\xff\xfe\xfd" + strings.Repeat("\x80", 40)), want: fresh},
 		{name: "control characters", headers: cookieLine("session=\x01\x02\x7f" + strings.Repeat("a", 40)), want: fresh},
 		{name: "repeated header, forged first", headers: func(_ *testing.T, e *hostileEnv) []string {
-			return []string{"session=" + newSID(32)[:40], "session=" + e.cookie}
+			return []string{"session=" + cookie.NewID(32)[:40], "session=" + e.cookie}
 		}, want: fresh},
 		{name: "repeated header, genuine first", headers: func(_ *testing.T, e *hostileEnv) []string {
 			return []string{"session=" + e.cookie, "session=garbage"}
@@ -124,9 +125,9 @@ func TestHostileInput(t *testing.T) {
 
 		// The session id.
 		{name: "sid with ../", headers: cookieLine("session=../../../../etc/passwd"), want: fresh},
-		{name: "sid of the right length with ../", headers: cookieLine("session=../" + newSID(32)[3:]), want: fresh},
+		{name: "sid of the right length with ../", headers: cookieLine("session=../" + cookie.NewID(32)[3:]), want: fresh},
 		{name: "sid with NUL", headers: func(*testing.T, *hostileEnv) []string {
-			s := newSID(32)
+			s := cookie.NewID(32)
 			return []string{"session=" + s[:20] + "\x00" + s[21:]}
 		}, want: fresh},
 		{name: "sid one character short", headers: func(_ *testing.T, e *hostileEnv) []string { return []string{"session=" + e.sid[:42]} }, want: fresh},
@@ -139,13 +140,13 @@ func TestHostileInput(t *testing.T) {
 			return []string{"session=" + flipLast(e.sid)}
 		}, want: fresh},
 		{name: "sid with a dot", headers: func(_ *testing.T, e *hostileEnv) []string { return []string{"session=" + e.sid[:42] + "."} }, want: fresh},
-		{name: "well-formed unknown sid is not adopted", headers: cookieLine("session=" + newSID(32)), want: fresh, loads: 1},
+		{name: "well-formed unknown sid is not adopted", headers: cookieLine("session=" + cookie.NewID(32)), want: fresh, loads: 1},
 
 		// Signatures (SESSION_USE_SIGNER).
 		{name: "signed: genuine", opts: signer, headers: func(_ *testing.T, e *hostileEnv) []string { return []string{"session=" + e.cookie} }, want: loaded, loads: 1},
 		{name: "signed: unsigned sid", opts: signer, headers: func(_ *testing.T, e *hostileEnv) []string { return []string{"session=" + e.sid} }, want: fresh},
 		{name: "signed: forged signature", opts: signer, headers: func(_ *testing.T, e *hostileEnv) []string {
-			return []string{"session=" + e.sid + "." + strings.Repeat("A", sigLen)}
+			return []string{"session=" + e.sid + "." + strings.Repeat("A", cookie.SigLen)}
 		}, want: fresh},
 		{name: "signed: truncated signature", opts: signer, headers: func(_ *testing.T, e *hostileEnv) []string {
 			return []string{"session=" + e.cookie[:len(e.cookie)-1]}
@@ -161,14 +162,14 @@ func TestHostileInput(t *testing.T) {
 		}, want: fresh},
 		{name: "signed: empty signature", opts: signer, headers: func(_ *testing.T, e *hostileEnv) []string { return []string{"session=" + e.sid + "."} }, want: fresh},
 		{name: "signed: signature of another sid", opts: signer, headers: func(_ *testing.T, e *hostileEnv) []string {
-			other := e.a.mw.signer.sign(newSID(32))
+			other := e.a.mw.signer.Sign(cookie.NewID(32))
 			return []string{"session=" + e.sid + other[strings.LastIndexByte(other, '.'):]}
 		}, want: fresh},
 		{name: "signed: old key in SECRET_KEY_FALLBACKS", opts: signer, headers: func(_ *testing.T, e *hostileEnv) []string {
-			return []string{"session=" + newSigner("old-secret", nil).sign(e.sid)}
+			return []string{"session=" + cookie.NewSigner("old-secret", nil).Sign(e.sid)}
 		}, want: loaded, loads: 1},
 		{name: "signed: old key not in SECRET_KEY_FALLBACKS", opts: signer, headers: func(_ *testing.T, e *hostileEnv) []string {
-			return []string{"session=" + newSigner("older-secret", nil).sign(e.sid)}
+			return []string{"session=" + cookie.NewSigner("older-secret", nil).Sign(e.sid)}
 		}, want: fresh},
 		{name: "signed: signature with the raw secret (no key derivation)", opts: signer, headers: func(_ *testing.T, e *hostileEnv) []string {
 			m := hmac.New(sha1.New, []byte("current-secret"))
@@ -176,7 +177,7 @@ func TestHostileInput(t *testing.T) {
 			return []string{"session=" + e.sid + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))}
 		}, want: fresh},
 		{name: "signed: well-formed unknown sid", opts: signer, headers: func(_ *testing.T, e *hostileEnv) []string {
-			return []string{"session=" + e.a.mw.signer.sign(newSID(32))}
+			return []string{"session=" + e.a.mw.signer.Sign(cookie.NewID(32))}
 		}, want: fresh, loads: 1},
 
 		// Stored values.
@@ -193,7 +194,7 @@ func TestHostileInput(t *testing.T) {
 			return []string{"session=" + e.plant(t, []byte(`{"_permanent":true,"x":"genuine"}`))}
 		}, want: loaded, loads: 1},
 		{name: "stored msgpack under JSON mode", opts: jsonMode, headers: func(t *testing.T, e *hostileEnv) []string {
-			return []string{"session=" + e.plant(t, mustEncode(t, msgpackCodec, entry{key: "x", val: "genuine"}))}
+			return []string{"session=" + e.plant(t, mustEncode(t, msgpackCodec, kv("x", "genuine")))}
 		}, want: loaded, loads: 1},
 		{name: "stored JSON null under JSON mode", opts: jsonMode, headers: planted([]byte("null")), want: fresh, loads: 1},
 
@@ -203,7 +204,7 @@ func TestHostileInput(t *testing.T) {
 		}, want: refused, loads: 1},
 		{name: "encrypted: genuine", opts: encrypted, headers: func(_ *testing.T, e *hostileEnv) []string { return []string{"session=" + e.cookie} }, want: loaded, loads: 1},
 		{name: "encrypted: plaintext stored value", opts: encrypted, headers: func(t *testing.T, e *hostileEnv) []string {
-			return []string{"session=" + e.plant(t, mustEncode(t, msgpackCodec, entry{key: "x", val: "genuine"}))}
+			return []string{"session=" + e.plant(t, mustEncode(t, msgpackCodec, kv("x", "genuine")))}
 		}, want: fresh, loads: 1},
 	}
 	if len(cases) < 30 {
@@ -264,7 +265,7 @@ func TestHostileInput(t *testing.T) {
 					t.Fatalf("got %d %q, want 200 and an empty session", rec.Code, rec.Body.String())
 				}
 				newSid, _, _ := strings.Cut(strings.TrimPrefix(got, "session="), ".")
-				if newSid == "" || !validSID(newSid, 32) {
+				if newSid == "" || !cookie.ValidID(newSid, 32) {
 					t.Fatalf("no fresh session cookie: %q", rec.Header().Get("Set-Cookie"))
 				}
 				for _, h := range headers {

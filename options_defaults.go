@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ginsession/ginsession/backends"
+	"github.com/ginsession/ginsession/internal/seal"
 )
 
 // Defaults, Flask-Session 0.8's unless noted.
@@ -232,12 +233,12 @@ func (o Options) Validate() error {
 	} else if v.AbsoluteLifetime > 0 && v.IdleTimeout > v.AbsoluteLifetime {
 		add("IdleTimeout (SESSION_IDLE_TIMEOUT) = %v is longer than AbsoluteLifetime (SESSION_ABSOLUTE_LIFETIME) = %v, so it would never apply: want an idle timeout shorter than the absolute lifetime", v.IdleTimeout, v.AbsoluteLifetime)
 	}
-	if n := len(v.EncryptionKey); n != 0 && n != encryptionKeyLen {
-		add("EncryptionKey (SESSION_ENCRYPTION_KEY) is %d bytes: want exactly %d bytes (AES-256), e.g. base64 of 32 random bytes", n, encryptionKeyLen)
+	if n := len(v.EncryptionKey); n != 0 && n != seal.KeyLen {
+		add("EncryptionKey (SESSION_ENCRYPTION_KEY) is %d bytes: want exactly %d bytes (AES-256), e.g. base64 of 32 random bytes", n, seal.KeyLen)
 	}
 	for i, k := range v.EncryptionKeyFallbacks {
-		if len(k) != encryptionKeyLen {
-			add("EncryptionKeyFallbacks (SESSION_ENCRYPTION_KEY_FALLBACKS) item %d is %d bytes: want exactly %d bytes (AES-256)", i, len(k), encryptionKeyLen)
+		if len(k) != seal.KeyLen {
+			add("EncryptionKeyFallbacks (SESSION_ENCRYPTION_KEY_FALLBACKS) item %d is %d bytes: want exactly %d bytes (AES-256)", i, len(k), seal.KeyLen)
 		}
 	}
 	if len(v.EncryptionKeyFallbacks) > 0 && len(v.EncryptionKey) == 0 {

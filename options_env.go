@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ginsession/ginsession/internal/seal"
 )
 
 // EnvError reports an environment variable whose value OptionsFromEnv or
@@ -191,24 +193,24 @@ func OptionsFromLookup(lookup func(string) (string, bool), prefix string) (Optio
 	r.optionalDuration("SESSION_IDLE_TIMEOUT", &o.IdleTimeout)
 	r.optionalDuration("SESSION_ABSOLUTE_LIFETIME", &o.AbsoluteLifetime)
 	if v, ok := r.get("SESSION_ENCRYPTION_KEY"); ok {
-		if k, good := parseEncryptionKey(v); good {
+		if k, good := seal.ParseKey(v); good {
 			o.EncryptionKey = k
 		} else {
-			r.fail("SESSION_ENCRYPTION_KEY", hiddenValue, encryptionKeyWant, true)
+			r.fail("SESSION_ENCRYPTION_KEY", hiddenValue, seal.KeyWant, true)
 		}
 	}
 	if v, ok := r.get("SESSION_ENCRYPTION_KEY_FALLBACKS"); ok {
 		items, good := parseKeyList(v)
 		var keys [][]byte
 		for _, item := range items {
-			k, ok := parseEncryptionKey(item)
+			k, ok := seal.ParseKey(item)
 			good = good && ok
 			keys = append(keys, k)
 		}
 		if good {
 			o.EncryptionKeyFallbacks = keys
 		} else {
-			r.fail("SESSION_ENCRYPTION_KEY_FALLBACKS", hiddenValue, "comma-separated keys, each "+encryptionKeyWant, true)
+			r.fail("SESSION_ENCRYPTION_KEY_FALLBACKS", hiddenValue, "comma-separated keys, each "+seal.KeyWant, true)
 		}
 	}
 

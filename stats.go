@@ -1,6 +1,7 @@
 package ginsession
 
 import (
+	"errors"
 	"log/slog"
 	"time"
 
@@ -49,23 +50,36 @@ type Stats struct {
 // loads) and safe to call concurrently, e.g. from a metrics scrape.
 func (m *Middleware) Stats() Stats { return Stats(m.health.Stats()) }
 
-// instrument routes the store calls through the outage tracker: the store
-// and its optional interfaces are wrapped; Store() and Close() keep the
-// store itself.
-func (m *Middleware) instrument() {
+// instrument makes the outage tracker and returns the store wrapped for
+// the engine: every call counted and observed, the same optional
+// interfaces. Store(), Close() and cleanups keep the store itself.
+func (m *Middleware) instrument() backends.Store {
 	m.health = health.New(health.Config{Logger: m.log})
-	m.userStore = m.store
-	m.store = m.health.Wrap(m.store)
-	m.cas, _ = m.store.(backends.CompareAndSwapper)
-	m.toucher, _ = m.store.(backends.Toucher)
+	return m.health.Wrap(m.store)
 }
 
-// failLevel is the level of the default ErrorHandler's per-request line:
-// DEBUG for a store outage, which the tracker reports once (start,
-// summaries, recovery); ERROR for the rest (a session too large, a value
-// that cannot be encoded), which are the application's to fix.
+// requestKind sorts the error a request failed with for Stats.
+func requestKind(err error) health.Kind {
+	switch {
+	case errors.Is(err, ErrStoreUnavailable):
+		if k := health.Classify(err); k != health.None {
+			return k // timeout, canceled, closed or unavailable, from the cause
+		}
+		return health.Unavailable
+	case errors.Is(err, ErrConflict):
+		return health.Conflict
+	case errors.Is(err, ErrTooLarge):
+		return health.TooLarge
+	}
+	return health.Other
+}
+
+// failLevel is the level of the default ErrorHandler's per-request line
+// for a store that failed or a write that kept conflicting: DEBUG for a
+// store outage, which the tracker reports once (start, summaries,
+// recovery); ERROR for a conflict that outlived its retries.
 func failLevel(err error) slog.Level {
-	if health.Classify(err).Outage() {
+	if errors.Is(err, ErrStoreUnavailable) {
 		return slog.LevelDebug
 	}
 	return slog.LevelError

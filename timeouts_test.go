@@ -11,6 +11,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginsession/ginsession/backends/memstore"
+	"github.com/ginsession/ginsession/internal/cookie"
+	"github.com/ginsession/ginsession/internal/wire"
 )
 
 // testClock is a settable clock shared by the middleware and the memory
@@ -170,9 +172,9 @@ func TestAbsoluteLifetime(t *testing.T) {
 		// The store's own expiry is long (the entry was written before the
 		// option was shortened, say): the load check alone must catch it.
 		a, clk := newClockApp(t, Options{AbsoluteLifetime: abs}, false, timeoutRoutes)
-		sid := newSID(32)
+		sid := cookie.NewID(32)
 		old := clk.now().Add(-abs - time.Second).Unix()
-		data, err := msgpackCodec.encode(nil, []entry{{key: permanentKey, val: true}, {key: createdKey, val: old}, {key: "x", val: "old"}})
+		data, err := msgpackCodec.Encode(nil, []entry{kv(permanentKey, true), kv(createdKey, old), kv("x", "old")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,8 +193,8 @@ func TestAbsoluteLifetime(t *testing.T) {
 	})
 	t.Run("creation time that is not a number expires", func(t *testing.T) {
 		a, _ := newClockApp(t, Options{AbsoluteLifetime: abs}, false, timeoutRoutes)
-		sid := newSID(32)
-		data, _ := msgpackCodec.encode(nil, []entry{{key: createdKey, val: "yesterday"}, {key: "x", val: "old"}})
+		sid := cookie.NewID(32)
+		data, _ := msgpackCodec.Encode(nil, []entry{kv(createdKey, "yesterday"), kv("x", "old")})
 		a.mem.Save(t.Context(), a.mw.key(sid), data, time.Hour)
 		if body := a.do("GET", "/get", "session="+sid).Body.String(); body != "<nil>" {
 			t.Fatalf("got %q", body)
@@ -200,20 +202,25 @@ func TestAbsoluteLifetime(t *testing.T) {
 	})
 	t.Run("a session from before the option is stamped on first use", func(t *testing.T) {
 		a, clk := newClockApp(t, Options{AbsoluteLifetime: abs}, false, timeoutRoutes)
-		sid := newSID(32)
-		data, _ := msgpackCodec.encode(nil, []entry{{key: permanentKey, val: true}, {key: "x", val: "legacy"}})
+		sid := cookie.NewID(32)
+		data, _ := msgpackCodec.Encode(nil, []entry{kv(permanentKey, true), kv("x", "legacy")})
 		a.mem.Save(t.Context(), a.mw.key(sid), data, 24*time.Hour)
 		if body := a.do("GET", "/get", "session="+sid).Body.String(); body != "legacy" {
 			t.Fatalf("legacy session not loaded: %q", body)
 		}
 		stored, _ := a.stored(sid)
-		entries, err := msgpackCodec.decode(nil, stored)
+		entries, err := msgpackCodec.Decode(nil, stored, wire.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := &Session{entries: entries}
-		if c, ok := s.createdAt(); !ok || !c.Equal(clk.now().Truncate(time.Second)) {
-			t.Fatalf("creation time not stamped: %v %v", c, ok)
+		var created any
+		for i := range entries {
+			if entries[i].Key == createdKey {
+				created, _ = entries[i].Value()
+			}
+		}
+		if c, ok := created.(int64); !ok || c != clk.now().Unix() {
+			t.Fatalf("creation time not stamped: %v, want %d", created, clk.now().Unix())
 		}
 		clk.add(abs)
 		if body := a.do("GET", "/get", "session="+sid).Body.String(); body != "<nil>" {

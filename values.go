@@ -1,8 +1,6 @@
 package ginsession
 
 import (
-	"encoding/json"
-	"fmt"
 	"math"
 	"math/big"
 	"time"
@@ -113,50 +111,4 @@ func asTime(v any) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
-}
-
-// convertInto stores the decoded value v into out (a pointer) by way of JSON:
-// []byte becomes base64, time.Time RFC 3339, Map an object with stringified
-// keys and Ext {"type":..,"data":..}.
-func convertInto(v any, out any) error {
-	b, err := jsAppend(nil, toJSONCompatible(v), 1)
-	if err != nil {
-		return fmt.Errorf("ginsession: cannot convert %T: %v", v, err)
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("ginsession: cannot convert session value into %T: %w", out, err)
-	}
-	return nil
-}
-
-// toJSONCompatible replaces the values JSON cannot hold as such: Ext becomes
-// {"type","data"}; NaN and infinities stay (written as null).
-func toJSONCompatible(v any) any {
-	switch x := v.(type) {
-	case Ext:
-		return map[string]any{"type": int64(x.Type), "data": x.Data}
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = toJSONCompatible(e)
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = toJSONCompatible(e)
-		}
-		return out
-	case Map:
-		out := make(Map, len(x))
-		for i, it := range x {
-			k := it.Key
-			if ext, ok := k.(Ext); ok {
-				k = fmt.Sprintf("ext(%d,%x)", ext.Type, ext.Data)
-			}
-			out[i] = MapItem{Key: k, Value: toJSONCompatible(it.Value)}
-		}
-		return out
-	}
-	return v
 }

@@ -1,24 +1,27 @@
-package ginsession
+// Package cookie holds what a session cookie is made of: session ids, the
+// itsdangerous signer Flask-Session uses, reading the cookie from a request
+// and building the Set-Cookie and Vary headers.
+package cookie
 
 import (
 	"crypto/rand"
 	"encoding/base64"
 )
 
-// newSID returns a new session id: n bytes from crypto/rand, base64url
+// NewID returns a new session id: n bytes from crypto/rand, base64url
 // without padding (43 characters for the default 32 bytes), the format
 // Flask-Session 0.8 uses (secrets.token_urlsafe(n)).
-func newSID(n int) string {
+func NewID(n int) string {
 	b := make([]byte, n)
 	rand.Read(b) // never returns an error; crashes the program if the OS fails
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// validSID reports whether s could have been made by newSID(n): exactly
+// ValidID reports whether s could have been made by NewID(n): exactly
 // the encoded length of n bytes, only base64url characters [A-Za-z0-9_-]
 // (no padding, no '.'), and canonical, meaning the unused low bits of the
 // last character are zero, so exactly one string maps to each id.
-func validSID(s string, n int) bool {
+func ValidID(s string, n int) bool {
 	if n <= 0 || len(s) != base64.RawURLEncoding.EncodedLen(n) {
 		return false
 	}

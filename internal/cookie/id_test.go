@@ -1,4 +1,4 @@
-package ginsession
+package cookie
 
 import (
 	"encoding/base64"
@@ -8,19 +8,19 @@ import (
 
 func TestSIDFormat(t *testing.T) {
 	for _, n := range []int{16, 17, 18, 32, 33, 64, 96} {
-		sid := newSID(n)
+		sid := NewID(n)
 		if want := base64.RawURLEncoding.EncodedLen(n); len(sid) != want {
-			t.Errorf("newSID(%d) has %d characters, want %d", n, len(sid), want)
+			t.Errorf("NewID(%d) has %d characters, want %d", n, len(sid), want)
 		}
-		if !validSID(sid, n) {
-			t.Errorf("validSID(newSID(%d)=%q) = false", n, sid)
+		if !ValidID(sid, n) {
+			t.Errorf("ValidID(NewID(%d)=%q) = false", n, sid)
 		}
 		b, err := base64.RawURLEncoding.Strict().DecodeString(sid)
 		if err != nil || len(b) != n {
-			t.Errorf("newSID(%d) = %q does not decode strictly to %d bytes: %v", n, sid, n, err)
+			t.Errorf("NewID(%d) = %q does not decode strictly to %d bytes: %v", n, sid, n, err)
 		}
 	}
-	if got := len(newSID(32)); got != 43 {
+	if got := len(NewID(32)); got != 43 {
 		t.Errorf("default sid has %d characters, want 43", got)
 	}
 }
@@ -28,7 +28,7 @@ func TestSIDFormat(t *testing.T) {
 func TestSIDUnique(t *testing.T) {
 	seen := make(map[string]bool, 10000)
 	for i := 0; i < 10000; i++ {
-		sid := newSID(32)
+		sid := NewID(32)
 		if seen[sid] {
 			t.Fatalf("duplicate sid %q after %d", sid, i)
 		}
@@ -38,13 +38,13 @@ func TestSIDUnique(t *testing.T) {
 
 func TestValidSID(t *testing.T) {
 	good := "5pHU-_vYko2TupI-GszO-0zoH8meYn8C9N_kFcghmsk" // from the golden vectors
-	if !validSID(good, 32) {
-		t.Fatalf("validSID(%q, 32) = false", good)
+	if !ValidID(good, 32) {
+		t.Fatalf("ValidID(%q, 32) = false", good)
 	}
-	if !validSID("Gt7spoPBa6lGES0T0Lb1Nw", 16) {
+	if !ValidID("Gt7spoPBa6lGES0T0Lb1Nw", 16) {
 		t.Error("16-byte vector sid rejected")
 	}
-	if !validSID("DHHlzwZYU3K7RQ9dqMV2WWwqnjOuGLu5vIRPOrqCRONpU0Ksbo6O7zCGu2WPlbDx6nVlSg_xC5eh5py-ao3vLQ", 64) {
+	if !ValidID("DHHlzwZYU3K7RQ9dqMV2WWwqnjOuGLu5vIRPOrqCRONpU0Ksbo6O7zCGu2WPlbDx6nVlSg_xC5eh5py-ao3vLQ", 64) {
 		t.Error("64-byte vector sid rejected")
 	}
 	bad := map[string]string{
@@ -66,19 +66,19 @@ func TestValidSID(t *testing.T) {
 		"dotted legacy sid": "legacy.sid.with.dots",
 	}
 	for name, s := range bad {
-		if validSID(s, 32) {
-			t.Errorf("%s: validSID(%q, 32) = true", name, s)
+		if ValidID(s, 32) {
+			t.Errorf("%s: ValidID(%q, 32) = true", name, s)
 		}
 	}
 	// n%3 == 1: the last character carries 2 bits, 4 unused.
-	sid := newSID(16)
+	sid := NewID(16)
 	if !strings.ContainsAny(sid[21:], "AQgw") {
 		t.Errorf("16-byte sid %q ends in a non-canonical character", sid)
 	}
-	if validSID(sid[:21]+"B", 16) {
+	if ValidID(sid[:21]+"B", 16) {
 		t.Error("non-canonical 16-byte sid accepted")
 	}
-	if validSID(good, 0) || validSID("", 0) || validSID(good, -1) {
+	if ValidID(good, 0) || ValidID("", 0) || ValidID(good, -1) {
 		t.Error("n <= 0 accepted")
 	}
 }
@@ -88,11 +88,11 @@ func TestValidSIDMatchesStrictDecoder(t *testing.T) {
 	// encoding/base64's strict decoder.
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	for _, n := range []int{16, 17, 18} {
-		base := newSID(n)
+		base := NewID(n)
 		for i := 0; i < len(alphabet); i++ {
 			s := base[:len(base)-1] + alphabet[i:i+1]
 			_, err := base64.RawURLEncoding.Strict().DecodeString(s)
-			if got, want := validSID(s, n), err == nil; got != want {
+			if got, want := ValidID(s, n), err == nil; got != want {
 				t.Errorf("n=%d %q: validSID=%v, strict decoder ok=%v", n, s, got, want)
 			}
 		}
@@ -102,13 +102,13 @@ func TestValidSIDMatchesStrictDecoder(t *testing.T) {
 func BenchmarkNewSID(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		newSID(32)
+		NewID(32)
 	}
 }
 
 func BenchmarkValidSID(b *testing.B) {
-	sid := newSID(32)
+	sid := NewID(32)
 	for b.Loop() {
-		validSID(sid, 32)
+		ValidID(sid, 32)
 	}
 }

@@ -1,32 +1,35 @@
-package ginsession
+package wire
 
 // Golden-vector tests against testdata/flask-session-0.8.0.json, recorded
 // from a real Flask-Session 0.8.0 (msgspec 0.21.1). See the README next to the
 // vectors (sections 0, 1 and 7) for the meaning of every field.
 //
-// What is compared, and where we deliberately differ:
+// What is compared, and where we deliberately differ. Every rule below is
+// a rule on the value, never on a vector's name or on a count, so that a new
+// vector of an existing kind passes or fails on its merits:
 //
-//   - serialization (84 stored vectors): decode(stored_hex) equals read_back
-//     (or session); encode(session, in the file's order) equals stored_hex byte
-//     for byte for EVERY stored vector. Dicts nested in a session are given
-//     to the encoder as an ordered Map (that is what Flask's encoder saw); the
-//     only vectors whose nested dicts are not already in sorted order are the
-//     large_session ones (items have keys id, sku, name, price, qty, tags).
-//     Re-encoding the decoded value gives stored_hex byte for byte too, except
-//     for large_session: our decoder returns nested string-keyed maps as
-//     map[string]any, which encodes with sorted keys, so those two vectors are
-//     compared in normalized order (decode both and compare values).
-//   - the 500 cases: unsupported_int_overflow in msgpack is *big.Int(2**64),
-//     which our encoder rejects; unsupported_object ($repr) is modelled by a
-//     chan, rejected in both formats. unsupported_markup has no Go
-//     equivalent: markupsafe.Markup is a str subclass msgspec refuses, while a
-//     Go string-kinded type (template.HTML) is just a string and is stored.
-//   - reading: pickle_legacy is an error here (we never unpickle); trailing
-//     bytes and garbage are errors (the middleware treats them as a missing
-//     session instead of Flask's 500). timestamps_ext_minus1: msgspec rounds
-//     nanoseconds to microseconds, we keep them, so the value is compared
-//     after rounding to microseconds and our rewrite equals the input bytes
-//     (Flask's stored_after_request_hex is matched once the times are rounded).
+//   - serialization (every vector with stored bytes): encode(session, in the
+//     file's order) equals stored_hex byte for byte; decode(stored_hex) equals
+//     read_back (or session); the untouched rewrite (decode, encode) equals
+//     stored_hex byte for byte, because entries keep their stored bytes.
+//     Encoding the decoded *values* afresh equals stored_hex too when every
+//     dict nested in the session has its keys in sorted order: our decoder
+//     returns nested string-keyed dicts as map[string]any, which encodes
+//     with sorted keys; otherwise the fresh encoding must decode to the same
+//     values.
+//   - status 500 (Flask could not encode): our encoder reports an error too,
+//     except for a str subclass (markupsafe.Markup), which has no Go
+//     equivalent: a Go string-kinded value is just a string and is stored.
+//     An integer beyond 64 bits cannot be msgpack; in JSON it is encoded.
+//   - reading: a pickle (protocol >= 2 header, STOP at the end) never
+//     decodes; values Flask answered with 500 (trailing bytes, garbage) are
+//     errors (the middleware treats them as a missing session). Where the
+//     input holds a timestamp with sub-microsecond nanoseconds, msgspec rounds
+//     to microseconds and we keep them: values are compared after rounding
+//     and Flask's canonical rewrite is matched once the times are rounded.
+//     The untouched rewrite keeps each stored value's bytes: in msgpack it
+//     equals the input when the input is a map with its smallest header; in
+//     JSON it equals the input once insignificant space is removed.
 
 import (
 	"bytes"
@@ -91,7 +94,7 @@ var (
 func loadVectors(t testing.TB) *vecFile {
 	t.Helper()
 	vectorsOnce.Do(func() {
-		b, err := os.ReadFile("testdata/flask-session-0.8.0.json")
+		b, err := os.ReadFile("../../testdata/flask-session-0.8.0.json")
 		if err != nil {
 			vectorsErr = err
 			return
@@ -129,9 +132,9 @@ func taggedSession(t testing.TB, raw json.RawMessage) []entry {
 	entries := make([]entry, 0, len(m))
 	for _, it := range m {
 		if s, ok := it.Key.(string); ok {
-			entries = append(entries, entry{key: s, val: it.Value})
+			entries = append(entries, entry{Key: s, val: it.Value})
 		} else {
-			entries = append(entries, entry{foreign: it.Key, val: it.Value})
+			entries = append(entries, entry{Foreign: it.Key, val: it.Value})
 		}
 	}
 	return entries
@@ -282,8 +285,8 @@ func untag(tag string, p any) (any, error) {
 		return markupValue(p.(string)), nil
 	case "$complex":
 		c := p.([]any)
-		re, _ := asFloat(c[0])
-		im, _ := asFloat(c[1])
+		re, _ := c[0].(float64)
+		im, _ := c[1].(float64)
 		return complex(re, im), nil
 	case "$repr":
 		return make(chan int), nil // an arbitrary object: no encoding exists
@@ -395,13 +398,13 @@ func entriesEqual(got, want []entry, o cmpOpts) bool {
 	}
 	for i := range want {
 		g, w := got[i], want[i]
-		if (g.foreign == nil) != (w.foreign == nil) {
+		if (g.Foreign == nil) != (w.Foreign == nil) {
 			return false
 		}
-		if w.foreign == nil && g.key != w.key {
+		if w.Foreign == nil && g.Key != w.Key {
 			return false
 		}
-		if w.foreign != nil && !valuesEqual(g.foreign, w.foreign, o) {
+		if w.Foreign != nil && !valuesEqual(g.Foreign, w.Foreign, o) {
 			return false
 		}
 		if !valuesEqual(g.val, w.val, o) {
@@ -418,10 +421,10 @@ func fmtEntries(es []entry) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		if e.foreign != nil {
-			fmt.Fprintf(&b, "%#v: %#v", e.foreign, e.val)
+		if e.Foreign != nil {
+			fmt.Fprintf(&b, "%#v: %#v", e.Foreign, e.val)
 		} else {
-			fmt.Fprintf(&b, "%q: %#v", e.key, e.val)
+			fmt.Fprintf(&b, "%q: %#v", e.Key, e.val)
 		}
 	}
 	b.WriteString("}")
@@ -430,7 +433,7 @@ func fmtEntries(es []entry) string {
 
 func codecNamed(t testing.TB, format string) codec {
 	t.Helper()
-	c, err := codecFor(format)
+	c, err := ParseFormat(format)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,16 +442,44 @@ func codecNamed(t testing.TB, format string) codec {
 
 // ---- serialization ----
 
-// normalizedOrderCases are compared after decoding (see the file comment):
-// their nested dicts are not in sorted key order, so re-encoding the decoded
-// map[string]any (sorted) differs from Flask's insertion order.
-var normalizedOrderCases = map[string]bool{"large_session": true}
+// nestedDictsSorted reports whether every dict nested in v (a tagged value:
+// dicts are Maps in Flask's order) has string keys in sorted order, which is
+// the order a decoded map[string]any is encoded in.
+func nestedDictsSorted(v any) bool {
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			if !nestedDictsSorted(e) {
+				return false
+			}
+		}
+	case Map:
+		for i, it := range x {
+			k, isStr := it.Key.(string)
+			if isStr && i > 0 {
+				if prev, ok := x[i-1].Key.(string); ok && prev > k {
+					return false
+				}
+			}
+			if !nestedDictsSorted(it.Value) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func entriesSorted(es []Entry) bool {
+	for i := range es {
+		if !nestedDictsSorted(es[i].val) {
+			return false
+		}
+	}
+	return true
+}
 
 func TestVectorsSerialization(t *testing.T) {
 	vf := loadVectors(t)
-	if len(vf.Serialization.Vectors) != 102 {
-		t.Fatalf("got %d serialization vectors, want 102", len(vf.Serialization.Vectors))
-	}
 	stored := 0
 	for _, v := range vf.Serialization.Vectors {
 		t.Run(v.ID, func(t *testing.T) {
@@ -493,29 +524,37 @@ func TestVectorsSerialization(t *testing.T) {
 			}
 
 			// Flask rewrites the value it read with identical bytes
-			// (rewrite_after_read_identical); so do we.
+			// (rewrite_after_read_identical); an untouched rewrite of
+			// ours copies the stored bytes.
 			re, err := c.encode(nil, got)
 			if err != nil {
 				t.Fatalf("re-encode: %v", err)
 			}
-			if normalizedOrderCases[v.Case] {
+			if !bytes.Equal(re, want) {
+				t.Fatalf("untouched rewrite differs\n got %x\nwant %x", re, want)
+			}
+			// The decoded values, encoded afresh.
+			re, err = c.encode(nil, fresh(got))
+			if err != nil {
+				t.Fatalf("re-encode values: %v", err)
+			}
+			if entriesSorted(session) {
+				if !bytes.Equal(re, want) {
+					t.Fatalf("re-encode of decoded values differs\n got %x\nwant %x", re, want)
+				}
+			} else {
 				got2, err := c.decode(nil, re)
 				if err != nil {
 					t.Fatalf("decode re-encoded: %v", err)
 				}
 				if !entriesEqual(got2, expected, cmpOpts{}) {
-					t.Fatal("re-encoded value decodes differently")
+					t.Fatal("re-encoded values decode differently")
 				}
-				if bytes.Equal(re, want) {
-					t.Log("re-encoding is byte-identical even in normalized order")
-				}
-			} else if !bytes.Equal(re, want) {
-				t.Fatalf("re-encode of decoded value differs\n got %x\nwant %x", re, want)
 			}
 		})
 	}
-	if stored != 84 {
-		t.Errorf("compared %d stored vectors, want 84", stored)
+	if stored == 0 {
+		t.Error("no serialization vector with stored bytes")
 	}
 }
 
@@ -538,8 +577,8 @@ func testUnsupported(t *testing.T, c codec, v vecSerialization, session []entry)
 
 func TestVectorsSerializerDirect(t *testing.T) {
 	vf := loadVectors(t)
-	if len(vf.Serialization.SerializerDirect) != 6 {
-		t.Fatalf("got %d serializer_direct vectors", len(vf.Serialization.SerializerDirect))
+	if len(vf.Serialization.SerializerDirect) == 0 {
+		t.Fatal("no serializer_direct vectors")
 	}
 	for i, v := range vf.Serialization.SerializerDirect {
 		t.Run(fmt.Sprintf("%s/%d", v.Format, i), func(t *testing.T) {
@@ -563,19 +602,67 @@ func TestVectorsSerializerDirect(t *testing.T) {
 
 // ---- reading ----
 
+// isPickle reports whether src looks like a pickle of protocol 2 or later
+// (PROTO opcode, version, ..., STOP), which is never unpickled.
+func isPickle(src []byte) bool {
+	return len(src) > 2 && src[0] == 0x80 && src[1] >= 2 && src[1] <= 5 && src[len(src)-1] == '.'
+}
+
+// hasSubMicro reports whether a value holds a time with sub-microsecond
+// nanoseconds (msgspec rounds those to microseconds; we keep them).
+func hasSubMicro(v any) bool {
+	switch x := v.(type) {
+	case time.Time:
+		return x.Nanosecond()%1000 != 0
+	case []any:
+		for _, e := range x {
+			if hasSubMicro(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if hasSubMicro(e) {
+				return true
+			}
+		}
+	case Map:
+		for _, it := range x {
+			if hasSubMicro(it.Key) || hasSubMicro(it.Value) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// roundTimes rounds every top-level time to the microsecond, as msgspec does.
+func roundTimes(es []Entry) []Entry {
+	out := fresh(es)
+	for i := range out {
+		if tm, ok := out[i].val.(time.Time); ok {
+			out[i].val = tm.Round(time.Microsecond)
+		}
+	}
+	return out
+}
+
 func TestVectorsReading(t *testing.T) {
 	vf := loadVectors(t)
-	if len(vf.Reading.Vectors) != 15 {
-		t.Fatalf("got %d reading vectors, want 15", len(vf.Reading.Vectors))
+	if len(vf.Reading.Vectors) == 0 {
+		t.Fatal("no reading vectors")
 	}
 	for _, v := range vf.Reading.Vectors {
 		t.Run(v.Name, func(t *testing.T) {
 			primary := codecNamed(t, v.AppFormat)
 			input := mustHex(t, v.InputHex)
-			got, err := decodeAny(primary, nil, input)
+			got, format, err := DecodeAny(primary, nil, input, Limits{})
+			if err == nil {
+				err = forceValues(got)
+			}
 
 			switch {
-			case v.Name == "pickle_legacy":
+			case isPickle(input):
 				// Deliberate deviation: never unpickle.
 				if err == nil {
 					t.Fatalf("pickle value decoded: %s", fmtEntries(got))
@@ -602,47 +689,73 @@ func TestVectorsReading(t *testing.T) {
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
-			opts := cmpOpts{}
-			if v.Name == "timestamps_ext_minus1" {
-				opts.roundTimeToMicro = true // msgspec rounds ns to µs; we keep ns
+			subMicro := false
+			for i := range got {
+				subMicro = subMicro || hasSubMicro(got[i].val)
 			}
+			opts := cmpOpts{roundTimeToMicro: subMicro}
 			want := taggedSession(t, v.Session)
 			if !entriesEqual(got, want, opts) {
 				t.Fatalf("decode mismatch\n got %s\nwant %s", fmtEntries(got), fmtEntries(want))
 			}
 
-			// Flask's canonical rewrite in the app's format.
+			// Our untouched rewrite keeps every stored value's bytes.
+			keep, err := primary.encode(nil, got)
+			if err != nil {
+				t.Fatalf("untouched rewrite: %v", err)
+			}
+			if format == primary {
+				switch {
+				case primary == JSON:
+					var a, b bytes.Buffer
+					if json.Compact(&a, input) != nil || json.Compact(&b, keep) != nil || a.String() != b.String() {
+						t.Fatalf("untouched rewrite changed a value\n got %s\nwant %s", keep, input)
+					}
+				case smallestMapHeader(input):
+					if !bytes.Equal(keep, input) {
+						t.Fatalf("untouched rewrite differs\n got %x\nwant %x", keep, input)
+					}
+				}
+			}
+			if again, err := primary.decode(nil, keep); err != nil || !entriesEqual(again, want, opts) {
+				t.Fatalf("untouched rewrite decodes to %s, %v", fmtEntries(again), err)
+			}
+
+			// Flask's canonical rewrite in the app's format: the encoding
+			// of the decoded values afresh.
 			if v.StoredAfterRequestHex == nil {
 				return
 			}
 			wantAfter := mustHex(t, *v.StoredAfterRequestHex)
-			re, err := primary.encode(nil, got)
+			values := fresh(got)
+			if subMicro {
+				values = roundTimes(got)
+			}
+			re, err := primary.encode(nil, values)
 			if err != nil {
 				t.Fatalf("re-encode: %v", err)
-			}
-			if v.Name == "timestamps_ext_minus1" {
-				if !bytes.Equal(re, input) {
-					t.Fatalf("nanosecond timestamps not kept\n got %x\nwant %x", re, input)
-				}
-				rounded := make([]entry, len(got))
-				for i, e := range got {
-					rounded[i] = e
-					if tm, ok := e.val.(time.Time); ok {
-						rounded[i].val = tm.Round(time.Microsecond)
-					}
-				}
-				if re, err = primary.encode(nil, rounded); err != nil {
-					t.Fatal(err)
-				}
 			}
 			if !bytes.Equal(re, wantAfter) {
 				t.Fatalf("rewrite mismatch\n got %x\nwant %x", re, wantAfter)
 			}
-			if !v.Rewritten && !bytes.Equal(re, input) {
-				t.Fatal("Flask kept the bytes unchanged but ours differ")
-			}
 		})
 	}
+}
+
+// smallestMapHeader reports whether src starts with a msgpack map header in
+// its smallest form.
+func smallestMapHeader(src []byte) bool {
+	switch {
+	case len(src) == 0:
+		return false
+	case src[0]&0xf0 == 0x80:
+		return true
+	case src[0] == 0xde:
+		return len(src) >= 3 && int(src[1])<<8|int(src[2]) >= 16
+	case src[0] == 0xdf:
+		return len(src) >= 5 && int(src[1])<<24|int(src[2])<<16|int(src[3])<<8|int(src[4]) > 0xffff
+	}
+	return false
 }
 
 // ---- round trip over every vector value ----
@@ -658,8 +771,8 @@ func TestVectorsRoundTrip(t *testing.T) {
 			session := taggedSession(t, v.Session)
 			enc, err := c.encode(nil, session)
 			if err != nil {
-				if format == "msgpack" && v.Case == "unsupported_int_overflow" {
-					continue
+				if format == "msgpack" && hasHugeInt(session) {
+					continue // beyond 64 bits: not msgpack
 				}
 				t.Errorf("%s as %s: encode: %v", v.ID, format, err)
 				continue
@@ -684,4 +797,14 @@ func TestVectorsRoundTrip(t *testing.T) {
 			}
 		}
 	}
+}
+
+// hasHugeInt reports whether a session holds an integer beyond 64 bits.
+func hasHugeInt(es []Entry) bool {
+	for i := range es {
+		if b, ok := es[i].val.(*big.Int); ok && !b.IsInt64() && !b.IsUint64() {
+			return true
+		}
+	}
+	return false
 }

@@ -1,4 +1,4 @@
-package ginsession
+package wire
 
 import (
 	"encoding/base64"
@@ -12,11 +12,8 @@ import (
 	"unicode/utf8"
 )
 
-// jsonFormat is the SESSION_SERIALIZATION_FORMAT=json codec, byte-compatible
-// with msgspec.json as used by Flask-Session 0.8.
-type jsonFormat struct{}
-
-func (jsonFormat) encode(dst []byte, entries []entry) ([]byte, error) {
+// jsEncodeTop writes the session object: untouched JSON entries as stored.
+func jsEncodeTop(dst []byte, entries []Entry) ([]byte, error) {
 	dst = append(dst, '{')
 	var err error
 	for i := range entries {
@@ -24,14 +21,23 @@ func (jsonFormat) encode(dst []byte, entries []entry) ([]byte, error) {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		if e.foreign != nil {
-			dst, err = jsAppendKey(dst, e.foreign)
+		if e.format == JSON && e.rawKey != "" {
+			dst = append(dst, e.rawKey...)
+		} else if e.Foreign != nil {
+			dst, err = jsAppendKey(dst, e.Foreign)
 		} else {
-			dst, err = jsAppendString(dst, e.key)
+			dst, err = jsAppendString(dst, e.Key)
 		}
 		if err == nil {
 			dst = append(dst, ':')
-			dst, err = jsAppend(dst, e.val, 2)
+			if e.format == JSON {
+				dst = append(dst, e.raw...)
+				continue
+			}
+			var v any
+			if v, err = e.Value(); err == nil {
+				dst, err = jsAppend(dst, v, 2)
+			}
 		}
 		if err != nil {
 			return dst, encodeError(e, err)
@@ -78,10 +84,11 @@ func jsAppendString(dst []byte, s string) ([]byte, error) {
 	return append(dst, '"'), nil
 }
 
-// jsAppendFloat writes f the way msgspec does: the shortest text that round
-// trips, in fixed notation for 1e-4 <= |f| < 1e16 (always with a fraction,
-// "1.0"), otherwise in exponent notation without '+' or leading zeros
-// ("1e16", "1e-7", "1.7976931348623157e308"). NaN and ±Inf are null.
+// jsAppendFloat writes f the way msgspec does: the shortest digits that
+// round trip, in fixed notation for 1e-5 <= |f| < 1e16 (always with a
+// fraction, "1.0", "0.00001"), otherwise in exponent notation without '+'
+// or leading zeros ("1e16", "1e-6", "1.7976931348623157e308"). NaN and
+// ±Inf are null.
 func jsAppendFloat(dst []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(dst, "null"...)
@@ -115,7 +122,10 @@ func jsAppendFloat(dst []byte, f float64) []byte {
 		}
 	}
 	ds := digits[:nd]
-	if exp < -4 || exp >= 16 {
+	// msgspec's write_f64 (ryu.h) decides on the decimal point position
+	// kk = exp+1 of the shortest digits: 0.000ddd for -5 < kk <= 0, plain
+	// digits (with ".0" or a fraction) up to kk = 16, else d.ddde±x.
+	if exp < -5 || exp >= 16 {
 		dst = append(dst, ds[0])
 		if nd > 1 {
 			dst = append(dst, '.')
@@ -200,7 +210,7 @@ func jsAppendKey(dst []byte, k any) ([]byte, error) {
 			return append(dst, '"'), nil
 		}
 	}
-	return dst, &unsupportedTypeError{typ: fmt.Sprintf("%T", k), reason: fmt.Sprintf("cannot encode map key of type %T in JSON", k)}
+	return dst, &UnsupportedTypeError{Type: fmt.Sprintf("%T", k), Reason: fmt.Sprintf("cannot encode map key of type %T in JSON", k)}
 }
 
 // normalizeScalar turns any Go integer or float into int64, uint64 or float64.
@@ -287,7 +297,7 @@ func jsAppend(dst []byte, v any, depth int) ([]byte, error) {
 		}
 		return x.Append(dst, 10), nil
 	case []any:
-		if depth > maxDepth {
+		if depth > DefaultMaxDepth {
 			return dst, errTooDeep
 		}
 		dst = append(dst, '[')
@@ -302,7 +312,7 @@ func jsAppend(dst []byte, v any, depth int) ([]byte, error) {
 		}
 		return append(dst, ']'), nil
 	case map[string]any:
-		if depth > maxDepth {
+		if depth > DefaultMaxDepth {
 			return dst, errTooDeep
 		}
 		dst = append(dst, '{')
@@ -322,7 +332,7 @@ func jsAppend(dst []byte, v any, depth int) ([]byte, error) {
 		}
 		return append(dst, '}'), nil
 	case Map:
-		if depth > maxDepth {
+		if depth > DefaultMaxDepth {
 			return dst, errTooDeep
 		}
 		dst = append(dst, '{')
@@ -362,9 +372,9 @@ func jsAppend(dst []byte, v any, depth int) ([]byte, error) {
 		}
 		return append(dst, ']'), nil
 	case Ext:
-		return dst, &unsupportedTypeError{typ: "ginsession.Ext", reason: "cannot encode value of type ginsession.Ext in JSON (msgpack extension)"}
+		return dst, &UnsupportedTypeError{Type: "wire.Ext", Reason: "cannot encode value of type Ext in JSON (msgpack extension)"}
 	}
-	if depth > maxDepth {
+	if depth > DefaultMaxDepth {
 		return dst, errTooDeep
 	}
 	n, err := normalize(v)
@@ -375,15 +385,20 @@ func jsAppend(dst []byte, v any, depth int) ([]byte, error) {
 }
 
 // jsonDecoder is a small order-preserving JSON parser producing the generic
-// value types.
+// value types. Strings without escapes are substrings of src.
 type jsonDecoder struct {
-	src    []byte
-	srcStr string // src as a string, made on first use: unescaped strings share it
-	pos    int
+	src      string
+	pos      int
+	maxDepth int
+	budget   int // elements left to read (Limits.MaxElements)
 }
 
 func (d *jsonDecoder) errorf(format string, args ...any) error {
 	return fmt.Errorf("ginsession: json: "+format, args...)
+}
+
+func (d *jsonDecoder) tooDeep() error {
+	return fmt.Errorf("ginsession: json: %w: more than %d levels at offset %d", ErrTooDeep, d.maxDepth, d.pos)
 }
 
 func (d *jsonDecoder) skipSpace() {
@@ -404,9 +419,21 @@ func (d *jsonDecoder) unexpected() error {
 	return d.errorf("invalid character %q at offset %d", d.src[d.pos], d.pos)
 }
 
-func (jsonFormat) decode(dst []entry, src []byte) ([]entry, error) {
-	d := jsonDecoder{src: src}
-	if !utf8.Valid(src) {
+// next skips space and consumes c if it comes next.
+func (d *jsonDecoder) next(c byte) bool {
+	d.skipSpace()
+	if d.pos < len(d.src) && d.src[d.pos] == c {
+		d.pos++
+		return true
+	}
+	return false
+}
+
+// jsDecodeTop checks src in one pass and returns its top-level entries,
+// each keeping its stored bytes.
+func jsDecodeTop(dst []Entry, src string, lim Limits) ([]Entry, error) {
+	d := jsonDecoder{src: src, maxDepth: lim.depth(), budget: lim.elements(len(src))}
+	if !utf8.ValidString(src) {
 		return nil, d.errorf("input is not valid UTF-8")
 	}
 	d.skipSpace()
@@ -414,6 +441,10 @@ func (jsonFormat) decode(dst []entry, src []byte) ([]entry, error) {
 		return nil, d.errorf("empty input")
 	}
 	entries := dst[:0]
+	if entries == nil {
+		entries = []Entry{}
+	}
+	var set entrySet
 	switch src[d.pos] {
 	case 'n':
 		if err := d.literal("null"); err != nil {
@@ -423,16 +454,10 @@ func (jsonFormat) decode(dst []entry, src []byte) ([]entry, error) {
 		if d.pos != len(src) {
 			return nil, d.errorf("trailing data after null at offset %d", d.pos)
 		}
-		return nil, errNoSession
+		return nil, ErrNil
 	case '{':
 		d.pos++
-		var set entrySet
-		d.skipSpace()
-		if d.pos < len(src) && src[d.pos] == '}' {
-			d.pos++
-			if entries == nil {
-				entries = []entry{}
-			}
+		if d.next('}') {
 			break
 		}
 		for {
@@ -440,48 +465,78 @@ func (jsonFormat) decode(dst []entry, src []byte) ([]entry, error) {
 			if d.pos >= len(src) || src[d.pos] != '"' {
 				return nil, d.unexpected()
 			}
+			d.budget--
+			keyAt := d.pos
 			k, err := d.str()
 			if err != nil {
 				return nil, err
 			}
+			if k == "_permanent" {
+				k = "_permanent"
+			}
+			rawKey := src[keyAt:d.pos]
 			if err := d.colon(); err != nil {
 				return nil, err
 			}
-			v, err := d.value(2)
+			raw, err := d.scanRaw(2)
 			if err != nil {
 				return nil, err
 			}
-			entries = set.add(entries, k, v)
-			d.skipSpace()
-			if d.pos < len(src) && src[d.pos] == ',' {
-				d.pos++
+			entries = set.add(entries, Entry{Key: k, rawKey: rawKey, raw: raw, format: JSON})
+			if d.next(',') {
 				continue
 			}
-			if d.pos < len(src) && src[d.pos] == '}' {
-				d.pos++
+			if d.next('}') {
 				break
 			}
 			return nil, d.unexpected()
 		}
 	case '[':
-		v, err := d.value(1)
-		if err != nil {
-			return nil, err
+		// Python's dict(list_of_pairs): [[key, value], ...].
+		d.pos++
+		if d.next(']') {
+			break
 		}
-		var set entrySet
-		for i, p := range v.([]any) {
-			pair, ok := p.([]any)
-			if !ok || len(pair) != 2 {
+		for i := 0; ; i++ {
+			if !d.next('[') {
 				return nil, d.errorf("top-level array element %d is not a [key, value] pair", i)
 			}
-			switch pair[0].(type) {
-			case nil, []any, map[string]any:
-				return nil, d.errorf("top-level array element %d has an unhashable key", i)
+			d.skipSpace()
+			if d.pos < len(src) {
+				switch src[d.pos] {
+				case 'n', '[', '{':
+					return nil, d.errorf("top-level array element %d has an unhashable key", i)
+				}
 			}
-			entries = set.addAny(entries, pair[0], pair[1])
-		}
-		if entries == nil {
-			entries = []entry{}
+			d.budget--
+			k, err := d.value(3)
+			if err != nil {
+				return nil, err
+			}
+			if !d.next(',') {
+				return nil, d.errorf("top-level array element %d is not a [key, value] pair", i)
+			}
+			raw, err := d.scanRaw(3)
+			if err != nil {
+				return nil, err
+			}
+			if !d.next(']') {
+				return nil, d.errorf("top-level array element %d is not a [key, value] pair", i)
+			}
+			e := Entry{raw: raw, format: JSON}
+			if s, ok := k.(string); ok {
+				e.Key = s
+			} else {
+				e.Foreign = k
+			}
+			entries = set.add(entries, e)
+			if d.next(',') {
+				continue
+			}
+			if d.next(']') {
+				break
+			}
+			return nil, d.unexpected()
 		}
 	default:
 		return nil, d.errorf("top-level value is not an object (offset %d)", d.pos)
@@ -493,21 +548,109 @@ func (jsonFormat) decode(dst []entry, src []byte) ([]entry, error) {
 	return entries, nil
 }
 
-func (d *jsonDecoder) colon() error {
+// scanRaw checks one value and returns its text, without surrounding space.
+func (d *jsonDecoder) scanRaw(depth int) (string, error) {
 	d.skipSpace()
-	if d.pos >= len(d.src) || d.src[d.pos] != ':' {
+	start := d.pos
+	if err := d.scan(depth); err != nil {
+		return "", err
+	}
+	return d.src[start:d.pos], nil
+}
+
+func (d *jsonDecoder) colon() error {
+	if !d.next(':') {
 		return d.unexpected()
 	}
-	d.pos++
 	return nil
 }
 
 func (d *jsonDecoder) literal(lit string) error {
-	if len(d.src)-d.pos < len(lit) || string(d.src[d.pos:d.pos+len(lit)]) != lit {
+	if len(d.src)-d.pos < len(lit) || d.src[d.pos:d.pos+len(lit)] != lit {
 		return d.errorf("invalid literal at offset %d", d.pos)
 	}
 	d.pos += len(lit)
 	return nil
+}
+
+// scan moves past one value at nesting level depth (leading space
+// allowed), checking everything value checks, without allocating.
+func (d *jsonDecoder) scan(depth int) error {
+	d.budget--
+	if d.budget < 0 {
+		return fmt.Errorf("ginsession: json: %w at offset %d", ErrBudget, d.pos)
+	}
+	d.skipSpace()
+	if d.pos >= len(d.src) {
+		return d.unexpected()
+	}
+	switch c := d.src[d.pos]; c {
+	case '"':
+		return d.scanString()
+	case 'n':
+		return d.literal("null")
+	case 't':
+		return d.literal("true")
+	case 'f':
+		return d.literal("false")
+	case '[':
+		if depth > d.maxDepth {
+			return d.tooDeep()
+		}
+		d.pos++
+		if d.next(']') {
+			return nil
+		}
+		for {
+			if err := d.scan(depth + 1); err != nil {
+				return err
+			}
+			if d.next(',') {
+				continue
+			}
+			if d.next(']') {
+				return nil
+			}
+			return d.unexpected()
+		}
+	case '{':
+		if depth > d.maxDepth {
+			return d.tooDeep()
+		}
+		d.pos++
+		if d.next('}') {
+			return nil
+		}
+		for {
+			d.skipSpace()
+			if d.pos >= len(d.src) || d.src[d.pos] != '"' {
+				return d.unexpected()
+			}
+			d.budget--
+			if err := d.scanString(); err != nil {
+				return err
+			}
+			if err := d.colon(); err != nil {
+				return err
+			}
+			if err := d.scan(depth + 1); err != nil {
+				return err
+			}
+			if d.next(',') {
+				continue
+			}
+			if d.next('}') {
+				return nil
+			}
+			return d.unexpected()
+		}
+	default:
+		if c == '-' || (c >= '0' && c <= '9') {
+			_, _, err := d.numberText()
+			return err
+		}
+	}
+	return d.unexpected()
 }
 
 // value parses one value at nesting level depth (leading space allowed).
@@ -526,14 +669,12 @@ func (d *jsonDecoder) value(depth int) (any, error) {
 	case 'f':
 		return false, d.literal("false")
 	case '[':
-		if depth > maxDepth {
-			return nil, d.errorf("nesting deeper than %d levels at offset %d", maxDepth, d.pos)
+		if depth > d.maxDepth {
+			return nil, d.tooDeep()
 		}
 		d.pos++
 		out := []any{}
-		d.skipSpace()
-		if d.pos < len(d.src) && d.src[d.pos] == ']' {
-			d.pos++
+		if d.next(']') {
 			return out, nil
 		}
 		for {
@@ -542,26 +683,21 @@ func (d *jsonDecoder) value(depth int) (any, error) {
 				return nil, err
 			}
 			out = append(out, v)
-			d.skipSpace()
-			if d.pos < len(d.src) && d.src[d.pos] == ',' {
-				d.pos++
+			if d.next(',') {
 				continue
 			}
-			if d.pos < len(d.src) && d.src[d.pos] == ']' {
-				d.pos++
+			if d.next(']') {
 				return out, nil
 			}
 			return nil, d.unexpected()
 		}
 	case '{':
-		if depth > maxDepth {
-			return nil, d.errorf("nesting deeper than %d levels at offset %d", maxDepth, d.pos)
+		if depth > d.maxDepth {
+			return nil, d.tooDeep()
 		}
 		d.pos++
 		out := map[string]any{}
-		d.skipSpace()
-		if d.pos < len(d.src) && d.src[d.pos] == '}' {
-			d.pos++
+		if d.next('}') {
 			return out, nil
 		}
 		for {
@@ -581,13 +717,10 @@ func (d *jsonDecoder) value(depth int) (any, error) {
 				return nil, err
 			}
 			out[k] = v
-			d.skipSpace()
-			if d.pos < len(d.src) && d.src[d.pos] == ',' {
-				d.pos++
+			if d.next(',') {
 				continue
 			}
-			if d.pos < len(d.src) && d.src[d.pos] == '}' {
-				d.pos++
+			if d.next('}') {
 				return out, nil
 			}
 			return nil, d.unexpected()
@@ -600,9 +733,13 @@ func (d *jsonDecoder) value(depth int) (any, error) {
 	return nil, d.unexpected()
 }
 
-// number parses a JSON number: integer literals become int64, uint64 or
-// *big.Int; literals with a fraction or exponent become float64.
-func (d *jsonDecoder) number() (any, error) {
+// maxIntDigits is the longest integer literal accepted (CPython's limit
+// for int(str)).
+const maxIntDigits = 4300
+
+// numberText moves past a JSON number and returns its text and whether it
+// is a float (has a fraction or an exponent).
+func (d *jsonDecoder) numberText() (string, bool, error) {
 	start := d.pos
 	s := d.src
 	i := d.pos
@@ -611,7 +748,7 @@ func (d *jsonDecoder) number() (any, error) {
 	}
 	if i >= len(s) {
 		d.pos = i
-		return nil, d.unexpected()
+		return "", false, d.unexpected()
 	}
 	if s[i] == '0' {
 		i++
@@ -621,7 +758,7 @@ func (d *jsonDecoder) number() (any, error) {
 		}
 	} else {
 		d.pos = i
-		return nil, d.unexpected()
+		return "", false, d.unexpected()
 	}
 	isFloat := false
 	if i < len(s) && s[i] == '.' {
@@ -633,7 +770,7 @@ func (d *jsonDecoder) number() (any, error) {
 		}
 		if i == j {
 			d.pos = i
-			return nil, d.unexpected()
+			return "", false, d.unexpected()
 		}
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
@@ -648,11 +785,25 @@ func (d *jsonDecoder) number() (any, error) {
 		}
 		if i == j {
 			d.pos = i
-			return nil, d.unexpected()
+			return "", false, d.unexpected()
 		}
 	}
 	d.pos = i
-	lit := string(s[start:i])
+	lit := s[start:i]
+	if !isFloat && len(lit) > maxIntDigits {
+		return "", false, d.errorf("integer literal too long at offset %d", start)
+	}
+	return lit, isFloat, nil
+}
+
+// number parses a JSON number: integer literals become int64, uint64 or
+// *big.Int; literals with a fraction or exponent become float64.
+func (d *jsonDecoder) number() (any, error) {
+	start := d.pos
+	lit, isFloat, err := d.numberText()
+	if err != nil {
+		return nil, err
+	}
 	if isFloat {
 		f, err := strconv.ParseFloat(lit, 64)
 		if err != nil && !errors.Is(err, strconv.ErrRange) {
@@ -665,9 +816,6 @@ func (d *jsonDecoder) number() (any, error) {
 	}
 	if u, err := strconv.ParseUint(lit, 10, 64); err == nil {
 		return u, nil
-	}
-	if len(lit) > 4300 {
-		return nil, d.errorf("integer literal too long at offset %d", start)
 	}
 	b, ok := new(big.Int).SetString(lit, 10)
 	if !ok {
@@ -693,8 +841,8 @@ func (d *jsonDecoder) hex4(at int) (rune, bool) {
 		return 0, false
 	}
 	var r rune
-	for _, c := range d.src[at : at+4] {
-		h := hexVal(c)
+	for i := at; i < at+4; i++ {
+		h := hexVal(d.src[i])
 		if h < 0 {
 			return 0, false
 		}
@@ -703,18 +851,27 @@ func (d *jsonDecoder) hex4(at int) (rune, bool) {
 	return r, true
 }
 
+// scanString moves past a string starting at the opening quote, checking it.
+func (d *jsonDecoder) scanString() error {
+	_, err := d.strInto(nil, false)
+	return err
+}
+
 // str parses a string starting at the opening quote.
 func (d *jsonDecoder) str() (string, error) {
+	return d.strInto(nil, true)
+}
+
+// strInto parses a string starting at the opening quote; when build is
+// false it only checks it.
+func (d *jsonDecoder) strInto(buf []byte, build bool) (string, error) {
 	start := d.pos
 	d.pos++
 	i := d.pos
 	for i < len(d.src) {
 		c := d.src[i]
 		if c == '"' {
-			if d.srcStr == "" {
-				d.srcStr = string(d.src)
-			}
-			s := d.srcStr[d.pos:i]
+			s := d.src[d.pos:i]
 			d.pos = i + 1
 			return s, nil
 		}
@@ -726,7 +883,9 @@ func (d *jsonDecoder) str() (string, error) {
 		}
 		i++
 	}
-	buf := append([]byte(nil), d.src[d.pos:i]...)
+	if build {
+		buf = append(buf, d.src[d.pos:i]...)
+	}
 	for i < len(d.src) {
 		c := d.src[i]
 		switch {
@@ -736,7 +895,9 @@ func (d *jsonDecoder) str() (string, error) {
 		case c < 0x20:
 			return "", d.errorf("control character in string at offset %d", i)
 		case c != '\\':
-			buf = append(buf, c)
+			if build {
+				buf = append(buf, c)
+			}
 			i++
 			continue
 		}
@@ -745,21 +906,23 @@ func (d *jsonDecoder) str() (string, error) {
 		}
 		e := d.src[i+1]
 		i += 2
+		var r rune
 		switch e {
 		case '"', '\\', '/':
-			buf = append(buf, e)
+			r = rune(e)
 		case 'b':
-			buf = append(buf, '\b')
+			r = '\b'
 		case 'f':
-			buf = append(buf, '\f')
+			r = '\f'
 		case 'n':
-			buf = append(buf, '\n')
+			r = '\n'
 		case 'r':
-			buf = append(buf, '\r')
+			r = '\r'
 		case 't':
-			buf = append(buf, '\t')
+			r = '\t'
 		case 'u':
-			r, ok := d.hex4(i)
+			var ok bool
+			r, ok = d.hex4(i)
 			if !ok {
 				return "", d.errorf("invalid \\u escape at offset %d", i-2)
 			}
@@ -776,9 +939,11 @@ func (d *jsonDecoder) str() (string, error) {
 					return "", d.errorf("lone surrogate \\u%04x in string at offset %d", r, i-6)
 				}
 			}
-			buf = utf8.AppendRune(buf, r)
 		default:
 			return "", d.errorf("invalid escape at offset %d", i-2)
+		}
+		if build {
+			buf = utf8.AppendRune(buf, r)
 		}
 	}
 	d.pos = len(d.src)

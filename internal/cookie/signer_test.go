@@ -1,4 +1,4 @@
-package ginsession
+package cookie
 
 import (
 	"encoding/hex"
@@ -35,7 +35,7 @@ type signingProbe struct {
 
 func loadSigningVectors(t testing.TB) signingVectors {
 	t.Helper()
-	b, err := os.ReadFile("testdata/flask-session-0.8.0.json")
+	b, err := os.ReadFile("../../testdata/flask-session-0.8.0.json")
 	if err != nil {
 		t.Fatalf("golden vectors: %v (copy /work/shared/vectors/flask-session-0.8.0.json to testdata/)", err)
 	}
@@ -64,14 +64,14 @@ func TestSignerValidVectors(t *testing.T) {
 	vec := loadSigningVectors(t)
 	for _, v := range vec.Valid {
 		t.Run(v.Note, func(t *testing.T) {
-			s := newSigner(hexSecret(t, v.SecretKeyHex), nil)
-			if got := s.sign(v.Sid); got != v.CookieValue {
+			s := NewSigner(hexSecret(t, v.SecretKeyHex), nil)
+			if got := s.Sign(v.Sid); got != v.CookieValue {
 				t.Errorf("sign(%q) = %q, want %q", v.Sid, got, v.CookieValue)
 			}
 			if !strings.HasSuffix(v.CookieValue, "."+v.Signature) {
 				t.Fatalf("vector inconsistent: %q does not end in .%s", v.CookieValue, v.Signature)
 			}
-			sid, ok := s.unsign(v.CookieValue)
+			sid, ok := s.Unsign(v.CookieValue)
 			if !ok || sid != v.Sid {
 				t.Errorf("unsign(%q) = %q, %v; want %q, true", v.CookieValue, sid, ok, v.Sid)
 			}
@@ -81,11 +81,11 @@ func TestSignerValidVectors(t *testing.T) {
 
 func TestSignerTamperedVectors(t *testing.T) {
 	vec := loadSigningVectors(t)
-	s := newSigner(hexSecret(t, vec.TamperBase.SecretKeyHex), nil)
-	if got := s.sign(vec.TamperBase.Sid); got != vec.TamperBase.GoodCookieValue {
+	s := NewSigner(hexSecret(t, vec.TamperBase.SecretKeyHex), nil)
+	if got := s.Sign(vec.TamperBase.Sid); got != vec.TamperBase.GoodCookieValue {
 		t.Fatalf("sign(tamper_base) = %q, want %q", got, vec.TamperBase.GoodCookieValue)
 	}
-	if sid, ok := s.unsign(vec.TamperBase.GoodCookieValue); !ok || sid != vec.TamperBase.Sid {
+	if sid, ok := s.Unsign(vec.TamperBase.GoodCookieValue); !ok || sid != vec.TamperBase.Sid {
 		t.Fatalf("genuine cookie rejected")
 	}
 	for _, p := range vec.Tampered {
@@ -93,7 +93,7 @@ func TestSignerTamperedVectors(t *testing.T) {
 			if p.Accepted {
 				t.Fatalf("vector says Flask accepted a tampered cookie")
 			}
-			if sid, ok := s.unsign(p.CookieSent); ok {
+			if sid, ok := s.Unsign(p.CookieSent); ok {
 				t.Errorf("unsign(%q) accepted sid %q", p.CookieSent, sid)
 			}
 		})
@@ -105,7 +105,7 @@ func TestSignerTamperedVectors(t *testing.T) {
 // character; ginsession accepts only the canonical signature.
 func TestSignerLenientProbes(t *testing.T) {
 	vec := loadSigningVectors(t)
-	s := newSigner(hexSecret(t, vec.TamperBase.SecretKeyHex), nil)
+	s := NewSigner(hexSecret(t, vec.TamperBase.SecretKeyHex), nil)
 	want := map[string]bool{ // label -> ginsession accepts
 		"signature_last_char_unused_bits_changed": false, // Flask: accepted
 		"signature_with_padding":                  false, // Flask: accepted
@@ -117,7 +117,7 @@ func TestSignerLenientProbes(t *testing.T) {
 			if !known {
 				t.Fatalf("new lenient probe %q: decide whether to accept it", p.Label)
 			}
-			_, ok := s.unsign(p.CookieSent)
+			_, ok := s.Unsign(p.CookieSent)
 			if ok != w {
 				t.Errorf("unsign(%q) ok=%v, want %v (Flask: %v)", p.CookieSent, ok, w, p.Accepted)
 			}
@@ -126,46 +126,46 @@ func TestSignerLenientProbes(t *testing.T) {
 }
 
 func TestSignerFallbacks(t *testing.T) {
-	old := newSigner("old-key", nil)
-	cookie := old.sign("abc")
+	old := NewSigner("old-key", nil)
+	cookie := old.Sign("abc")
 
-	if _, ok := newSigner("new-key", nil).unsign(cookie); ok {
+	if _, ok := NewSigner("new-key", nil).Unsign(cookie); ok {
 		t.Error("cookie signed with an old key verified without fallbacks")
 	}
-	if _, ok := newSigner("new-key", []string{"other"}).unsign(cookie); ok {
+	if _, ok := NewSigner("new-key", []string{"other"}).Unsign(cookie); ok {
 		t.Error("cookie verified with unrelated fallbacks")
 	}
-	s := newSigner("new-key", []string{"", "older", "old-key"})
-	if sid, ok := s.unsign(cookie); !ok || sid != "abc" {
+	s := NewSigner("new-key", []string{"", "older", "old-key"})
+	if sid, ok := s.Unsign(cookie); !ok || sid != "abc" {
 		t.Errorf("fallback: unsign = %q, %v; want abc, true", sid, ok)
 	}
 	// sign always uses the current key.
-	if got, want := s.sign("abc"), newSigner("new-key", nil).sign("abc"); got != want {
+	if got, want := s.Sign("abc"), NewSigner("new-key", nil).Sign("abc"); got != want {
 		t.Errorf("sign with fallbacks = %q, want current-key signature %q", got, want)
 	}
-	if got := s.sign("abc"); got == cookie {
+	if got := s.Sign("abc"); got == cookie {
 		t.Error("sign used a fallback key")
 	}
 	// A fallback never becomes the signing key, even when equal to nothing else.
-	if _, ok := newSigner("old-key", nil).unsign(s.sign("abc")); ok {
+	if _, ok := NewSigner("old-key", nil).Unsign(s.Sign("abc")); ok {
 		t.Error("new-key signature verified under old-key")
 	}
 }
 
 func TestSignerEmptyFallbacksIgnored(t *testing.T) {
-	s := newSigner("k", []string{"", ""})
+	s := NewSigner("k", []string{"", ""})
 	if len(s.keys) != 1 {
 		t.Fatalf("derived %d keys, want 1 (empty fallbacks ignored)", len(s.keys))
 	}
-	forged := newSigner("", nil).sign("abc")
-	if _, ok := s.unsign(forged); ok {
+	forged := NewSigner("", nil).Sign("abc")
+	if _, ok := s.Unsign(forged); ok {
 		t.Error("signature under the empty key accepted")
 	}
 }
 
 func TestSignerRejectsMalformed(t *testing.T) {
-	s := newSigner("test-secret", nil)
-	good := s.sign("sid")
+	s := NewSigner("test-secret", nil)
+	good := s.Sign("sid")
 	for _, v := range []string{
 		"", ".", "sid", "sid.", good + "=", good + "==", good[:len(good)-1],
 		strings.Replace(good, ".", ",", 1), good + "x", "." + good[4:],
@@ -174,27 +174,27 @@ func TestSignerRejectsMalformed(t *testing.T) {
 		if v == good {
 			continue
 		}
-		if _, ok := s.unsign(v); ok {
+		if _, ok := s.Unsign(v); ok {
 			t.Errorf("unsign(%q) accepted", v)
 		}
 	}
 	// The sid part may be empty or contain dots, as with itsdangerous.
 	for _, sid := range []string{"", "a.b.c", "x"} {
-		if got, ok := s.unsign(s.sign(sid)); !ok || got != sid {
+		if got, ok := s.Unsign(s.Sign(sid)); !ok || got != sid {
 			t.Errorf("round trip %q: got %q, %v", sid, got, ok)
 		}
 	}
 }
 
 func TestSignerConcurrent(t *testing.T) {
-	s := newSigner("k", []string{"f1", "f2"})
+	s := NewSigner("k", []string{"f1", "f2"})
 	done := make(chan bool)
 	for g := 0; g < 8; g++ {
 		go func() {
 			ok := true
 			for i := 0; i < 200; i++ {
-				sid := newSID(32)
-				got, good := s.unsign(s.sign(sid))
+				sid := NewID(32)
+				got, good := s.Unsign(s.Sign(sid))
 				ok = ok && good && got == sid
 			}
 			done <- ok
@@ -211,14 +211,14 @@ func TestSignerAllocs(t *testing.T) {
 	if testing.Short() || raceEnabled() {
 		t.Skip("allocation counts need a non-race build (sync.Pool drops items under -race)")
 	}
-	s := newSigner("k", []string{"f1"})
-	sid := newSID(32)
-	cookie := s.sign(sid)
-	s.unsign(cookie) // warm the pool
-	if n := testing.AllocsPerRun(100, func() { s.unsign(cookie) }); n > 0 {
+	s := NewSigner("k", []string{"f1"})
+	sid := NewID(32)
+	cookie := s.Sign(sid)
+	s.Unsign(cookie) // warm the pool
+	if n := testing.AllocsPerRun(100, func() { s.Unsign(cookie) }); n > 0 {
 		t.Errorf("unsign allocates %v times per call, want 0", n)
 	}
-	if n := testing.AllocsPerRun(100, func() { s.sign(sid) }); n > 1 {
+	if n := testing.AllocsPerRun(100, func() { s.Sign(sid) }); n > 1 {
 		t.Errorf("sign allocates %v times per call, want 1", n)
 	}
 }
@@ -238,20 +238,20 @@ func raceEnabled() bool {
 }
 
 func BenchmarkSignerUnsign(b *testing.B) {
-	s := newSigner("test-secret", nil)
-	cookie := s.sign(newSID(32))
+	s := NewSigner("test-secret", nil)
+	cookie := s.Sign(NewID(32))
 	b.ReportAllocs()
 	for b.Loop() {
-		s.unsign(cookie)
+		s.Unsign(cookie)
 	}
 }
 
 func BenchmarkSignerSign(b *testing.B) {
-	s := newSigner("test-secret", nil)
-	sid := newSID(32)
+	s := NewSigner("test-secret", nil)
+	sid := NewID(32)
 	b.ReportAllocs()
 	for b.Loop() {
-		s.sign(sid)
+		s.Sign(sid)
 	}
 }
 
@@ -263,9 +263,9 @@ func FuzzUnsign(f *testing.F) {
 	}
 	f.Add("")
 	f.Add(".")
-	s := newSigner(hexSecret(f, vec.TamperBase.SecretKeyHex), []string{"fallback"})
+	s := NewSigner(hexSecret(f, vec.TamperBase.SecretKeyHex), []string{"fallback"})
 	f.Fuzz(func(t *testing.T, v string) {
-		sid, ok := s.unsign(v)
+		sid, ok := s.Unsign(v)
 		if !ok {
 			if sid != "" {
 				t.Fatalf("rejected value returned sid %q", sid)
@@ -273,7 +273,7 @@ func FuzzUnsign(f *testing.F) {
 			return
 		}
 		// Anything accepted is exactly what sign produces (canonical).
-		if got := s.sign(sid); got != v {
+		if got := s.Sign(sid); got != v {
 			t.Fatalf("accepted non-canonical %q; canonical is %q", v, got)
 		}
 	})

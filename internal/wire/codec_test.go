@@ -1,4 +1,4 @@
-package ginsession
+package wire
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"unicode/utf8"
 )
 
-func one(key string, v any) []entry { return []entry{{key: key, val: v}} }
+func one(key string, v any) []entry { return []entry{{Key: key, val: v}} }
 
 // mpValue encodes {"k": v} and returns the bytes of v only.
 func mpValue(t *testing.T, v any) []byte {
@@ -160,7 +160,7 @@ func TestMsgpackStringAndBinSizes(t *testing.T) {
 	// str8/16/32 for tiny strings and as keys
 	raw, _ := hex.DecodeString("de0003d90a5f7065726d616e656e74c3d90161da000178db000000046c697374dd00000002d90170a171")
 	es, err := msgpackCodec.decode(nil, raw)
-	if err != nil || len(es) != 3 || es[1].key != "a" || es[1].val != "x" {
+	if err != nil || len(es) != 3 || es[1].Key != "a" || es[1].val != "x" {
 		t.Fatalf("wide headers: %s, %v", fmtEntries(es), err)
 	}
 	if _, err := msgpackCodec.encode(nil, one("s", "\xff")); err == nil {
@@ -219,11 +219,11 @@ func TestMsgpackContainers(t *testing.T) {
 	}
 	// Top-level: array of pairs, bin key, nil.
 	es, err := msgpackCodec.decode(nil, []byte{0x91, 0x92, 0xa1, 'k', 0x01})
-	if err != nil || len(es) != 1 || es[0].key != "k" || es[0].val != int64(1) {
+	if err != nil || len(es) != 1 || es[0].Key != "k" || es[0].val != int64(1) {
 		t.Errorf("array of pairs: %s, %v", fmtEntries(es), err)
 	}
 	es, err = msgpackCodec.decode(nil, []byte{0x81, 0xc4, 0x01, 'b', 0x01})
-	if err != nil || len(es) != 1 || !bytes.Equal(es[0].foreign.([]byte), []byte("b")) {
+	if err != nil || len(es) != 1 || !bytes.Equal(es[0].Foreign.([]byte), []byte("b")) {
 		t.Errorf("bin key: %s, %v", fmtEntries(es), err)
 	}
 	if re, _ := msgpackCodec.encode(nil, es); !bytes.Equal(re, []byte{0x81, 0xc4, 0x01, 'b', 0x01}) {
@@ -273,7 +273,7 @@ func TestMsgpackTime(t *testing.T) {
 }
 
 func TestMsgpackDecodeErrors(t *testing.T) {
-	deep := bytes.Repeat([]byte{0x91}, maxDepth)
+	deep := bytes.Repeat([]byte{0x91}, DefaultMaxDepth)
 	deep = append(append([]byte{0x81, 0xa1, 'k'}, deep...), 0x01)
 	cases := map[string][]byte{
 		"empty":             {},
@@ -298,14 +298,14 @@ func TestMsgpackDecodeErrors(t *testing.T) {
 			t.Errorf("%s: error %q lacks prefix", name, err)
 		}
 	}
-	// Depth maxDepth-1 nested arrays inside the session map is fine.
-	ok := append(append([]byte{0x81, 0xa1, 'k'}, bytes.Repeat([]byte{0x91}, maxDepth-1)...), 0x01)
+	// Depth DefaultMaxDepth-1 nested arrays inside the session map is fine.
+	ok := append(append([]byte{0x81, 0xa1, 'k'}, bytes.Repeat([]byte{0x91}, DefaultMaxDepth-1)...), 0x01)
 	if _, err := msgpackCodec.decode(nil, ok); err != nil {
-		t.Errorf("depth %d rejected: %v", maxDepth, err)
+		t.Errorf("depth %d rejected: %v", DefaultMaxDepth, err)
 	}
 	// Encoding refuses what decoding would refuse.
 	var v any = 1
-	for i := 0; i < maxDepth; i++ {
+	for i := 0; i < DefaultMaxDepth; i++ {
 		v = []any{v}
 	}
 	if _, err := msgpackCodec.encode(nil, one("k", v)); err == nil {
@@ -320,12 +320,12 @@ func TestMsgpackDecodeErrors(t *testing.T) {
 
 func TestTruncatedInputNeverPanics(t *testing.T) {
 	session := []entry{
-		{key: "_permanent", val: true},
-		{key: "s", val: strings.Repeat("é", 20)},
-		{key: "n", val: []any{int64(1), -200, 70000, uint64(math.MaxUint64), 2.5, nil, false}},
-		{key: "m", val: map[string]any{"a": []byte{1, 2, 3}, "t": time.Date(2024, 1, 2, 3, 4, 5, 6, time.UTC)}},
-		{key: "x", val: Map{{Key: int64(1), Value: Ext{Type: 5, Data: []byte{42}}}}},
-		{key: "u", val: "\u2028<&>\"\\\x01"},
+		{Key: "_permanent", val: true},
+		{Key: "s", val: strings.Repeat("é", 20)},
+		{Key: "n", val: []any{int64(1), -200, 70000, uint64(math.MaxUint64), 2.5, nil, false}},
+		{Key: "m", val: map[string]any{"a": []byte{1, 2, 3}, "t": time.Date(2024, 1, 2, 3, 4, 5, 6, time.UTC)}},
+		{Key: "x", val: Map{{Key: int64(1), Value: Ext{Type: 5, Data: []byte{42}}}}},
+		{Key: "u", val: "\u2028<&>\"\\\x01"},
 	}
 	for _, c := range []codec{msgpackCodec, jsonCodec} {
 		s := session
@@ -400,7 +400,7 @@ func TestJSONFloatText(t *testing.T) {
 	cases := map[float64]string{
 		1e300: "1e300", 1e16: "1e16", 1e15: "1000000000000000.0", 1e-7: "1e-7", 5e-324: "5e-324",
 		math.MaxFloat64: "1.7976931348623157e308", 1.0: "1.0", 0: "0.0", math.Copysign(0, -1): "-0.0",
-		1.0 / 3: "0.3333333333333333", 2.5: "2.5", -123.456: "-123.456", 0.0001: "0.0001", 0.00001: "1e-5",
+		1.0 / 3: "0.3333333333333333", 2.5: "2.5", -123.456: "-123.456", 0.0001: "0.0001", 0.00001: "0.00001",
 		1.5e-10: "1.5e-10", -2.5e20: "-2.5e20", 123456789012345680: "1.2345678901234568e17", 100: "100.0",
 		math.NaN(): "null", math.Inf(1): "null", math.Inf(-1): "null", 0.1: "0.1",
 	}
@@ -413,13 +413,13 @@ func TestJSONFloatText(t *testing.T) {
 
 func TestJSONStringsAndTypes(t *testing.T) {
 	b, err := jsonCodec.encode(nil, []entry{
-		{key: "s", val: "<&>\u2028\u2029\x7f\"\\\x00\x1f\b\t\n\f\r é"},
-		{key: "b", val: []byte{0, 1, 0xfe, 0xff}},
-		{key: "t", val: time.Date(2024, 1, 2, 3, 4, 5, 123456000, time.UTC)},
-		{key: "o", val: time.Date(2024, 1, 2, 8, 34, 5, 0, time.FixedZone("", 5*3600+1800))},
-		{key: "ns", val: time.Date(2024, 1, 2, 3, 4, 5, 1, time.UTC)},
-		{key: "u", val: uint64(math.MaxUint64)},
-		{key: "m", val: Map{{Key: int64(1), Value: "one"}, {Key: []byte("k"), Value: nil}}},
+		{Key: "s", val: "<&>\u2028\u2029\x7f\"\\\x00\x1f\b\t\n\f\r é"},
+		{Key: "b", val: []byte{0, 1, 0xfe, 0xff}},
+		{Key: "t", val: time.Date(2024, 1, 2, 3, 4, 5, 123456000, time.UTC)},
+		{Key: "o", val: time.Date(2024, 1, 2, 8, 34, 5, 0, time.FixedZone("", 5*3600+1800))},
+		{Key: "ns", val: time.Date(2024, 1, 2, 3, 4, 5, 1, time.UTC)},
+		{Key: "u", val: uint64(math.MaxUint64)},
+		{Key: "m", val: Map{{Key: int64(1), Value: "one"}, {Key: []byte("k"), Value: nil}}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -443,16 +443,22 @@ func TestJSONStringsAndTypes(t *testing.T) {
 	if bi, ok := es[3].val.(*big.Int); !ok || bi.String() != "18446744073709551616" {
 		t.Errorf("big: %#v", es[3].val)
 	}
-	re, _ := jsonCodec.encode(nil, es)
+	re, _ := jsonCodec.encode(nil, fresh(es))
 	if string(re) != `{"n":1000.0,"s":"a/bé😀","i":-5,"big":18446744073709551616,"z":[]}` {
 		t.Errorf("re-encode: %s", re)
+	}
+	// Untouched, each value keeps its spelling; only the space between
+	// top-level items goes.
+	re, _ = jsonCodec.encode(nil, es)
+	if string(re) != `{"n":1.0e3,"s":"a\/b\u00e9\ud83d\ude00","i":-5,"big":18446744073709551616,"z":[ ]}` {
+		t.Errorf("untouched re-encode: %s", re)
 	}
 	if _, err := jsonCodec.decode(nil, []byte("null")); !errors.Is(err, errNoSession) {
 		t.Errorf("null: %v", err)
 	}
 	for _, bad := range []string{"", "{", `{"a":1} x`, `{"a":1}{}`, "{\"a\":\"\xff\"}", `{"a":"\ud800"}`, `{"a":01}`, `{"a":1.}`,
 		`{"a":[1,]}`, `{a:1}`, `[1]`, `"s"`, `{"a":"x` + "\n" + `"}`, `{"a":tru}`, `{"a":-}`, `{"a":"\x"}`,
-		`{"a":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`} {
+		`{"a":` + strings.Repeat("[", DefaultMaxDepth) + strings.Repeat("]", DefaultMaxDepth) + `}`} {
 		if es, err := jsonCodec.decode(nil, []byte(bad)); err == nil {
 			t.Errorf("%q decoded: %s", bad, fmtEntries(es))
 		} else if !strings.HasPrefix(err.Error(), "ginsession: json: ") {
@@ -460,19 +466,19 @@ func TestJSONStringsAndTypes(t *testing.T) {
 		}
 	}
 	es, err = jsonCodec.decode(nil, []byte(`[["k",1]]`))
-	if err != nil || len(es) != 1 || es[0].key != "k" {
+	if err != nil || len(es) != 1 || es[0].Key != "k" {
 		t.Errorf("array of pairs: %s, %v", fmtEntries(es), err)
 	}
 }
 
 func TestCodecForAndDecodeAny(t *testing.T) {
 	for name, want := range map[string]codec{"": msgpackCodec, "msgpack": msgpackCodec, "json": jsonCodec} {
-		if c, err := codecFor(name); err != nil || c != want {
-			t.Errorf("codecFor(%q) = %v, %v", name, c, err)
+		if c, err := ParseFormat(name); err != nil || c != want {
+			t.Errorf("ParseFormat(%q) = %v, %v", name, c, err)
 		}
 	}
-	if _, err := codecFor("pickle"); err == nil || !strings.HasPrefix(err.Error(), "ginsession: ") {
-		t.Errorf("codecFor(pickle): %v", err)
+	if _, err := ParseFormat("pickle"); err == nil || !strings.HasPrefix(err.Error(), "ginsession: ") {
+		t.Errorf("ParseFormat(pickle): %v", err)
 	}
 	mp := []byte{0x81, 0xa1, 'a', 0x01}
 	js := []byte(`{"a":1}`)
@@ -495,16 +501,16 @@ func TestCodecForAndDecodeAny(t *testing.T) {
 // benchSession is a typical 10-key session.
 func benchSession() []entry {
 	return []entry{
-		{key: "_permanent", val: true},
-		{key: "user_id", val: int64(12345)},
-		{key: "username", val: "alice"},
-		{key: "email", val: "alice@example.com"},
-		{key: "logged_in", val: true},
-		{key: "csrf_token", val: "3f9a0c1e5b7d4a2f8e6c0b1d9a7f5e3c"},
-		{key: "cart", val: []any{"apple", "banana", int64(3)}},
-		{key: "score", val: 98.5},
-		{key: "prefs", val: map[string]any{"theme": "dark", "lang": "en"}},
-		{key: "last_seen", val: time.Date(2024, 3, 26, 12, 34, 56, 0, time.UTC)},
+		{Key: "_permanent", val: true},
+		{Key: "user_id", val: int64(12345)},
+		{Key: "username", val: "alice"},
+		{Key: "email", val: "alice@example.com"},
+		{Key: "logged_in", val: true},
+		{Key: "csrf_token", val: "3f9a0c1e5b7d4a2f8e6c0b1d9a7f5e3c"},
+		{Key: "cart", val: []any{"apple", "banana", int64(3)}},
+		{Key: "score", val: 98.5},
+		{Key: "prefs", val: map[string]any{"theme": "dark", "lang": "en"}},
+		{Key: "last_seen", val: time.Date(2024, 3, 26, 12, 34, 56, 0, time.UTC)},
 	}
 }
 
@@ -595,7 +601,7 @@ func TestMsgpackStringKeysThenOtherKey(t *testing.T) {
 // meeting its int key would take 2^60 steps; the test finishes only if the
 // decoder never decodes a value twice.
 func TestMsgpackNestedMixedMapsLinear(t *testing.T) {
-	const levels = maxDepth - 4
+	const levels = DefaultMaxDepth - 4
 	raw := []byte{0x81, 0xa1, 'x'}
 	for range levels {
 		raw = append(raw, 0x82, 0xa1, 'a')
@@ -625,19 +631,10 @@ func TestMsgpackNestedMixedMapsLinear(t *testing.T) {
 }
 
 // TestDecodeDuplicateTopLevelKeys covers the duplicate detection of both
-// codecs: keys that share a filter bit, and sessions past the 32 items where
-// an index takes over.
+// codecs: a few keys (compared one by one), and sessions past the first
+// linearKeys items where a hash index takes over.
 func TestDecodeDuplicateTopLevelKeys(t *testing.T) {
-	// Two different keys with the same filter bit.
-	var a, b string
-	seen := map[uint64]string{}
-	for i := 0; a == ""; i++ {
-		k := fmt.Sprintf("key%d", i)
-		if other, ok := seen[keyBit(k)]; ok {
-			a, b = other, k
-		}
-		seen[keyBit(k)] = k
-	}
+	a, b := "key0", "key1"
 	type kv struct {
 		k string
 		v int
@@ -682,8 +679,8 @@ func TestDecodeDuplicateTopLevelKeys(t *testing.T) {
 				t.Fatalf("case %d %T: %d entries, want %d: %s", ci, in.c, len(es), len(c.want), fmtEntries(es))
 			}
 			for i, w := range c.want {
-				if n, _ := asInt(es[i].val); es[i].key != w.k || n != int64(w.v) {
-					t.Errorf("case %d %T: entry %d = %s: %v, want %s: %d", ci, in.c, i, es[i].key, es[i].val, w.k, w.v)
+				if n, _ := es[i].val.(int64); es[i].Key != w.k || n != int64(w.v) {
+					t.Errorf("case %d %T: entry %d = %s: %v, want %s: %d", ci, in.c, i, es[i].Key, es[i].val, w.k, w.v)
 				}
 			}
 		}
@@ -693,15 +690,15 @@ func TestDecodeDuplicateTopLevelKeys(t *testing.T) {
 // TestDecodeIntoReusedSlice decodes into a slice holding another session's
 // items, as the middleware does with a pooled session: none of them remain.
 func TestDecodeIntoReusedSlice(t *testing.T) {
-	stale := []entry{{key: "old1", val: 1}, {key: "old2", val: 2}, {key: "old3", val: 3}, {key: "a", val: 9}}
+	stale := []entry{{Key: "old1", val: 1}, {Key: "old2", val: 2}, {Key: "old3", val: 3}, {Key: "a", val: 9}}
 	for _, c := range []codec{msgpackCodec, jsonCodec} {
-		src, err := c.encode(nil, []entry{{key: "a", val: int64(1)}, {key: "b", val: "x"}})
+		src, err := c.encode(nil, []entry{{Key: "a", val: int64(1)}, {Key: "b", val: "x"}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		dst := slices.Clone(stale)
 		es, err := c.decode(dst, src)
-		if err != nil || len(es) != 2 || es[0].key != "a" || es[0].val != int64(1) || es[1].key != "b" || es[1].val != "x" {
+		if err != nil || len(es) != 2 || es[0].Key != "a" || es[0].val != int64(1) || es[1].Key != "b" || es[1].val != "x" {
 			t.Errorf("%T: %s, %v", c, fmtEntries(es), err)
 		}
 		empty, _ := c.encode(nil, nil)

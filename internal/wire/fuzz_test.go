@@ -1,4 +1,4 @@
-package ginsession
+package wire
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 // fuzzSeeds returns the stored values of the golden vectors (both formats)
 // and the hand-built reading inputs.
 func fuzzSeeds(f *testing.F) [][]byte {
-	b, err := os.ReadFile("testdata/flask-session-0.8.0.json")
+	b, err := os.ReadFile("../../testdata/flask-session-0.8.0.json")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func fuzzSeeds(f *testing.F) [][]byte {
 // encoded again).
 func checkStable(t *testing.T, c codec, src []byte) {
 	entries, err := c.decode(nil, src)
-	used := []entry{{key: "stale", val: int64(1)}, {foreign: int64(2), val: "x"}}
+	used := []entry{{Key: "stale", val: int64(1)}, {Foreign: int64(2), val: "x"}}
 	reused, err2 := c.decode(used, src)
 	if (err == nil) != (err2 == nil) || len(reused) != len(entries) {
 		t.Fatalf("decode into a used slice differs: %s, %v; into nil: %s, %v", fmtEntries(reused), err2, fmtEntries(entries), err)

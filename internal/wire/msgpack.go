@@ -1,4 +1,4 @@
-package ginsession
+package wire
 
 import (
 	"encoding/binary"
@@ -10,22 +10,33 @@ import (
 	"unicode/utf8"
 )
 
-// msgpackFormat is the default codec, byte-compatible with msgspec as used by
-// Flask-Session 0.8.
-type msgpackFormat struct{}
+var errTooDeep = fmt.Errorf("%w: more than %d levels", ErrTooDeep, DefaultMaxDepth)
 
-func (msgpackFormat) encode(dst []byte, entries []entry) ([]byte, error) {
+// mpEncodeTop writes the session map: untouched msgpack entries as stored.
+func mpEncodeTop(dst []byte, entries []Entry) ([]byte, error) {
 	dst = mpAppendMapHeader(dst, len(entries))
 	var err error
 	for i := range entries {
 		e := &entries[i]
-		if e.foreign != nil {
-			dst, err = mpAppend(dst, e.foreign, 2)
+		if e.format == MsgPack && e.rawKey != "" {
+			dst = append(dst, e.rawKey...)
+			dst = append(dst, e.raw...)
+			continue
+		}
+		if e.Foreign != nil {
+			dst, err = mpAppend(dst, e.Foreign, 2)
 		} else {
-			dst, err = mpAppendString(dst, e.key)
+			dst, err = mpAppendString(dst, e.Key)
 		}
 		if err == nil {
-			dst, err = mpAppend(dst, e.val, 2)
+			if e.format == MsgPack {
+				dst = append(dst, e.raw...)
+				continue
+			}
+			var v any
+			if v, err = e.Value(); err == nil {
+				dst, err = mpAppend(dst, v, 2)
+			}
 		}
 		if err != nil {
 			return dst, encodeError(e, err)
@@ -238,7 +249,7 @@ func mpAppend(dst []byte, v any, depth int) ([]byte, error) {
 	case time.Time:
 		return mpAppendTime(dst, x), nil
 	case []any:
-		if depth > maxDepth {
+		if depth > DefaultMaxDepth {
 			return dst, errTooDeep
 		}
 		dst = mpAppendArrayHeader(dst, len(x))
@@ -250,7 +261,7 @@ func mpAppend(dst []byte, v any, depth int) ([]byte, error) {
 		}
 		return dst, nil
 	case map[string]any:
-		if depth > maxDepth {
+		if depth > DefaultMaxDepth {
 			return dst, errTooDeep
 		}
 		dst = mpAppendMapHeader(dst, len(x))
@@ -275,7 +286,7 @@ func mpAppend(dst []byte, v any, depth int) ([]byte, error) {
 		}
 		return dst, nil
 	case Map:
-		if depth > maxDepth {
+		if depth > DefaultMaxDepth {
 			return dst, errTooDeep
 		}
 		dst = mpAppendMapHeader(dst, len(x))
@@ -323,7 +334,7 @@ func mpAppend(dst []byte, v any, depth int) ([]byte, error) {
 		}
 		return mpAppendTime(dst, *x), nil
 	}
-	if depth > maxDepth {
+	if depth > DefaultMaxDepth {
 		return dst, errTooDeep
 	}
 	n, err := normalize(v)
@@ -333,24 +344,14 @@ func mpAppend(dst []byte, v any, depth int) ([]byte, error) {
 	return mpAppend(dst, n, depth)
 }
 
-// mpDecoder reads msgpack from src. Decoded strings are substrings of one
-// copy of src (one allocation per decode instead of one per string); they
-// keep that copy alive, which for a session value of a few KB is the cheaper
-// trade.
+// mpDecoder reads msgpack from src, a string: decoded strings are substrings
+// of it (Decode makes one copy of its input; nothing is allocated per
+// string).
 type mpDecoder struct {
-	src     []byte
-	str     string // src as a string, made on first use: decoded strings share it
-	pos     int
-	entries []entry // the caller's slice to decode into
-}
-
-// newEntries returns the slice the n top-level items are decoded into: the
-// caller's when it has room, else a new one.
-func (d *mpDecoder) newEntries(n uint64) []entry {
-	if d.entries != nil && uint64(cap(d.entries)) >= n {
-		return d.entries[:0]
-	}
-	return make([]entry, 0, n)
+	src      string
+	pos      int
+	maxDepth int
+	budget   int // elements left to read (Limits.MaxElements)
 }
 
 func (d *mpDecoder) errorf(format string, args ...any) error {
@@ -361,6 +362,10 @@ func (d *mpDecoder) truncated() error {
 	return d.errorf("unexpected end of input at offset %d", len(d.src))
 }
 
+func (d *mpDecoder) tooDeep(at int) error {
+	return fmt.Errorf("ginsession: msgpack: %w: more than %d levels at offset %d", ErrTooDeep, d.maxDepth, at)
+}
+
 // need checks that n more bytes are available.
 func (d *mpDecoder) need(n uint64) error {
 	if n > uint64(len(d.src)-d.pos) {
@@ -369,10 +374,11 @@ func (d *mpDecoder) need(n uint64) error {
 	return nil
 }
 
-func (d *mpDecoder) readN(n int) ([]byte, error) {
+// readN returns the next n bytes.
+func (d *mpDecoder) readN(n int) (string, error) {
 	if len(d.src)-d.pos < n {
 		d.pos = len(d.src)
-		return nil, d.truncated()
+		return "", d.truncated()
 	}
 	b := d.src[d.pos : d.pos+n]
 	d.pos += n
@@ -388,8 +394,12 @@ func (d *mpDecoder) read1() (byte, error) {
 	return c, nil
 }
 
-// readLen reads a big-endian length of size bytes.
-func (d *mpDecoder) readLen(size int) (uint64, error) {
+func be16(b string) uint64 { return uint64(b[0])<<8 | uint64(b[1]) }
+func be32(b string) uint64 { return be16(b)<<16 | be16(b[2:]) }
+func be64(b string) uint64 { return be32(b)<<32 | be32(b[4:]) }
+
+// readUint reads a big-endian unsigned integer of size (1, 2, 4 or 8) bytes.
+func (d *mpDecoder) readUint(size int) (uint64, error) {
 	b, err := d.readN(size)
 	if err != nil {
 		return 0, err
@@ -398,31 +408,24 @@ func (d *mpDecoder) readLen(size int) (uint64, error) {
 	case 1:
 		return uint64(b[0]), nil
 	case 2:
-		return uint64(binary.BigEndian.Uint16(b)), nil
+		return be16(b), nil
+	case 4:
+		return be32(b), nil
 	}
-	return uint64(binary.BigEndian.Uint32(b)), nil
+	return be64(b), nil
 }
 
-func (d *mpDecoder) decodeString(n uint64) (string, error) {
+// str returns the next n bytes as a string after checking UTF-8.
+func (d *mpDecoder) str(n uint64) (string, error) {
 	if err := d.need(n); err != nil {
 		return "", err
 	}
-	b := d.src[d.pos : d.pos+int(n)]
-	if !validString(string(b)) {
+	s := d.src[d.pos : d.pos+int(n)]
+	if !validString(s) {
 		return "", d.errorf("invalid UTF-8 in str at offset %d", d.pos)
 	}
-	start := d.pos
 	d.pos += int(n)
-	switch string(b) {
-	case "_permanent":
-		return "_permanent", nil
-	case "":
-		return "", nil
-	}
-	if d.str == "" {
-		d.str = string(d.src)
-	}
-	return d.str[start:d.pos], nil
+	return s, nil
 }
 
 // strLen returns the length of the str whose header byte is c, or ok=false.
@@ -430,42 +433,97 @@ func (d *mpDecoder) strLen(c byte) (uint64, bool, error) {
 	switch {
 	case c&0xe0 == 0xa0:
 		return uint64(c & 0x1f), true, nil
-	case c == 0xd9:
-		n, err := d.readLen(1)
-		return n, true, err
-	case c == 0xda:
-		n, err := d.readLen(2)
-		return n, true, err
-	case c == 0xdb:
-		n, err := d.readLen(4)
+	case c == 0xd9 || c == 0xda || c == 0xdb:
+		n, err := d.readUint(1 << (c - 0xd9))
 		return n, true, err
 	}
 	return 0, false, nil
 }
 
-func (msgpackFormat) decode(dst []entry, src []byte) ([]entry, error) {
-	d := mpDecoder{src: src, entries: dst[:0]}
+// containerLen reads the length of the array (map when isMap) whose header
+// byte c was read.
+func (d *mpDecoder) containerLen(c byte, isMap bool) (uint64, error) {
+	if c&0xe0 == 0x80 { // fixmap 8x, fixarray 9x
+		return uint64(c & 0x0f), nil
+	}
+	if isMap {
+		return d.readUint(2 << (c - 0xde))
+	}
+	return d.readUint(2 << (c - 0xdc))
+}
+
+func isMapHeader(c byte) bool   { return c&0xf0 == 0x80 || c == 0xde || c == 0xdf }
+func isArrayHeader(c byte) bool { return c&0xf0 == 0x90 || c == 0xdc || c == 0xdd }
+
+// mpDecodeTop checks src in one pass and returns its top-level entries,
+// each keeping its stored bytes.
+func mpDecodeTop(dst []Entry, src string, lim Limits) ([]Entry, error) {
+	d := mpDecoder{src: src, maxDepth: lim.depth(), budget: lim.elements(len(src))}
 	if len(src) == 0 {
 		return nil, d.errorf("empty input")
 	}
 	c := src[0]
-	var entries []entry
-	var err error
+	d.pos = 1
+	pairs := false
 	switch {
 	case c == 0xc0:
 		if len(src) != 1 {
 			return nil, d.errorf("trailing bytes after nil at offset 1")
 		}
-		return nil, errNoSession
-	case c&0xf0 == 0x80 || c == 0xde || c == 0xdf:
-		entries, err = d.topMap()
-	case c&0xf0 == 0x90 || c == 0xdc || c == 0xdd:
-		entries, err = d.topPairs()
+		return nil, ErrNil
+	case isMapHeader(c):
+	case isArrayHeader(c):
+		pairs = true // Python's dict(list_of_pairs)
 	default:
 		return nil, d.errorf("top-level value at offset 0 is not a map (type byte 0x%02x)", c)
 	}
+	n, err := d.containerLen(c, !pairs)
 	if err != nil {
 		return nil, err
+	}
+	minSize := uint64(2) // a key and a value
+	if pairs {
+		minSize = 3
+	}
+	if err := d.need(n * minSize); err != nil {
+		return nil, err
+	}
+	entries := dst[:0]
+	if entries == nil {
+		entries = make([]Entry, 0, min(n, 64))
+	}
+	var set entrySet
+	for i := uint64(0); i < n; i++ {
+		at := d.pos
+		depth := 2
+		if pairs {
+			depth = 3
+			c, err := d.read1()
+			if err != nil {
+				return nil, err
+			}
+			if !isArrayHeader(c) {
+				return nil, d.errorf("top-level array element at offset %d is not a [key, value] pair", at)
+			}
+			m, err := d.containerLen(c, false)
+			if err != nil {
+				return nil, err
+			}
+			if m != 2 {
+				return nil, d.errorf("top-level array element at offset %d has %d items, want a [key, value] pair", at, m)
+			}
+		}
+		e := Entry{format: MsgPack}
+		keyAt := d.pos
+		if e.Key, e.Foreign, err = d.topKey(depth); err != nil {
+			return nil, err
+		}
+		valAt := d.pos
+		if err := d.scan(depth); err != nil {
+			return nil, err
+		}
+		e.rawKey, e.raw = src[keyAt:valAt], src[valAt:d.pos]
+		entries = set.add(entries, e)
 	}
 	if d.pos != len(src) {
 		return nil, d.errorf("trailing bytes after session map at offset %d", d.pos)
@@ -473,129 +531,151 @@ func (msgpackFormat) decode(dst []entry, src []byte) ([]entry, error) {
 	return entries, nil
 }
 
-func (d *mpDecoder) mapLen(c byte) (uint64, error) {
-	switch {
-	case c&0xf0 == 0x80:
-		return uint64(c & 0x0f), nil
-	case c == 0xde:
-		return d.readLen(2)
-	}
-	return d.readLen(4)
-}
-
-func (d *mpDecoder) arrayLen(c byte) (uint64, error) {
-	switch {
-	case c&0xf0 == 0x90:
-		return uint64(c & 0x0f), nil
-	case c == 0xdc:
-		return d.readLen(2)
-	}
-	return d.readLen(4)
-}
-
-func (d *mpDecoder) topMap() ([]entry, error) {
-	c := d.src[0]
-	d.pos = 1
-	n, err := d.mapLen(c)
-	if err != nil {
-		return nil, err
-	}
-	if err := d.need(n * 2); err != nil {
-		return nil, err
-	}
-	entries := d.newEntries(n)
-	var set entrySet
-	for i := uint64(0); i < n; i++ {
-		skey, key, isStr, err := d.key(2)
-		if err != nil {
-			return nil, err
-		}
-		val, err := d.value(2)
-		if err != nil {
-			return nil, err
-		}
-		if isStr {
-			entries = set.add(entries, skey, val)
-		} else {
-			entries = append(entries, entry{foreign: key, val: val})
-		}
-	}
-	return entries, nil
-}
-
-// topPairs reads a top-level array of [key, value] arrays (Python's
-// dict(list_of_pairs)).
-func (d *mpDecoder) topPairs() ([]entry, error) {
-	c := d.src[0]
-	d.pos = 1
-	n, err := d.arrayLen(c)
-	if err != nil {
-		return nil, err
-	}
-	if err := d.need(n * 3); err != nil {
-		return nil, err
-	}
-	entries := d.newEntries(n)
-	var set entrySet
-	for i := uint64(0); i < n; i++ {
-		at := d.pos
-		c, err := d.read1()
-		if err != nil {
-			return nil, err
-		}
-		if !(c&0xf0 == 0x90 || c == 0xdc || c == 0xdd) {
-			return nil, d.errorf("top-level array element at offset %d is not a [key, value] pair", at)
-		}
-		m, err := d.arrayLen(c)
-		if err != nil {
-			return nil, err
-		}
-		if m != 2 {
-			return nil, d.errorf("top-level array element at offset %d has %d items, want a [key, value] pair", at, m)
-		}
-		skey, key, isStr, err := d.key(3)
-		if err != nil {
-			return nil, err
-		}
-		val, err := d.value(3)
-		if err != nil {
-			return nil, err
-		}
-		if isStr {
-			entries = set.add(entries, skey, val)
-		} else {
-			entries = append(entries, entry{foreign: key, val: val})
-		}
-	}
-	return entries, nil
-}
-
-// key reads a map key: a string (returned unboxed, isStr true), or a scalar
-// (int, bytes, ...) kept as is in k.
-func (d *mpDecoder) key(depth int) (s string, k any, isStr bool, err error) {
+// topKey reads a top-level key: a string, or a scalar kept as foreign.
+func (d *mpDecoder) topKey(depth int) (string, any, error) {
+	d.budget--
 	at := d.pos
 	c, err := d.read1()
 	if err != nil {
-		return "", nil, false, err
+		return "", nil, err
 	}
 	if n, ok, err := d.strLen(c); ok {
 		if err != nil {
-			return "", nil, false, err
+			return "", nil, err
 		}
-		s, err := d.decodeString(n)
-		return s, nil, true, err
+		s, err := d.str(n)
+		if s == "_permanent" {
+			s = "_permanent" // no reference to the input for the commonest key
+		}
+		return s, nil, err
 	}
 	d.pos = at
-	v, err := d.value(depth)
-	if err != nil {
-		return "", nil, false, err
-	}
-	switch v.(type) {
-	case nil, []any, map[string]any, Map:
-		return "", nil, false, d.errorf("unsupported map key type %T at offset %d", v, at)
-	}
-	return "", v, false, nil
+	k, err := d.key(depth)
+	return "", k, err
 }
+
+// checkKey rejects a map key of a type Python cannot hash (nil, list, dict).
+func (d *mpDecoder) checkKey(at int) error {
+	if at >= len(d.src) {
+		return d.truncated()
+	}
+	if c := d.src[at]; c == 0xc0 || isArrayHeader(c) || isMapHeader(c) {
+		return d.errorf("unsupported map key type at offset %d (type byte 0x%02x)", at, c)
+	}
+	return nil
+}
+
+// key reads a non-string map key.
+func (d *mpDecoder) key(depth int) (any, error) {
+	if err := d.checkKey(d.pos); err != nil {
+		return nil, err
+	}
+	return d.value(depth)
+}
+
+// scan moves past one value at nesting level depth, checking everything
+// value checks, without allocating.
+func (d *mpDecoder) scan(depth int) error {
+	d.budget--
+	if d.budget < 0 {
+		return fmt.Errorf("ginsession: msgpack: %w at offset %d", ErrBudget, d.pos)
+	}
+	at := d.pos
+	c, err := d.read1()
+	if err != nil {
+		return err
+	}
+	var n uint64
+	switch {
+	case c <= 0x7f || c >= 0xe0:
+		return nil
+	case c&0xe0 == 0xa0:
+		_, err = d.str(uint64(c & 0x1f))
+		return err
+	case isArrayHeader(c):
+		if n, err = d.containerLen(c, false); err != nil {
+			return err
+		}
+		if depth > d.maxDepth {
+			return d.tooDeep(at)
+		}
+		if err := d.need(n); err != nil {
+			return err
+		}
+		for i := uint64(0); i < n; i++ {
+			if err := d.scan(depth + 1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case isMapHeader(c):
+		if n, err = d.containerLen(c, true); err != nil {
+			return err
+		}
+		if depth > d.maxDepth {
+			return d.tooDeep(at)
+		}
+		if err := d.need(2 * n); err != nil {
+			return err
+		}
+		for i := uint64(0); i < n; i++ {
+			if err := d.checkKey(d.pos); err != nil {
+				return err
+			}
+			if err := d.scan(depth + 1); err != nil {
+				return err
+			}
+			if err := d.scan(depth + 1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	switch c {
+	case 0xc0, 0xc2, 0xc3:
+		return nil
+	case 0xc4, 0xc5, 0xc6:
+		if n, err = d.readUint(1 << (c - 0xc4)); err == nil {
+			err = d.need(n)
+		}
+	case 0xc7, 0xc8, 0xc9:
+		if n, err = d.readUint(1 << (c - 0xc7)); err == nil {
+			_, _, err = d.extCheck(n, at)
+		}
+		return err
+	case 0xca, 0xce, 0xd2:
+		n = 4
+	case 0xcb, 0xcf, 0xd3:
+		n = 8
+	case 0xcc, 0xd0:
+		n = 1
+	case 0xcd, 0xd1:
+		n = 2
+	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8:
+		_, _, err = d.extCheck(1<<(c-0xd4), at)
+		return err
+	case 0xd9, 0xda, 0xdb:
+		if n, err = d.readUint(1 << (c - 0xd9)); err == nil {
+			_, err = d.str(n)
+		}
+		return err
+	default: // 0xc1
+		return d.errorf("invalid type byte 0x%02x at offset %d", c, at)
+	}
+	if err == nil {
+		err = d.need(n)
+	}
+	if err != nil {
+		d.pos = len(d.src)
+		return err
+	}
+	d.pos += int(n)
+	return nil
+}
+
+// maxPrealloc caps the capacity reserved from a length prefix; past it,
+// containers grow by append.
+const maxPrealloc = 1024
 
 // value reads one value at nesting level depth.
 func (d *mpDecoder) value(depth int) (any, error) {
@@ -610,11 +690,19 @@ func (d *mpDecoder) value(depth int) (any, error) {
 	case c >= 0xe0:
 		return int64(int8(c)), nil
 	case c&0xe0 == 0xa0:
-		return d.decodeString(uint64(c & 0x1f))
-	case c&0xf0 == 0x90:
-		return d.array(uint64(c&0x0f), depth, at)
-	case c&0xf0 == 0x80:
-		return d.mapValue(uint64(c&0x0f), depth, at)
+		return d.str(uint64(c & 0x1f))
+	case isArrayHeader(c):
+		n, err := d.containerLen(c, false)
+		if err != nil {
+			return nil, err
+		}
+		return d.array(n, depth, at)
+	case isMapHeader(c):
+		n, err := d.containerLen(c, true)
+		if err != nil {
+			return nil, err
+		}
+		return d.mapValue(n, depth, at)
 	}
 	switch c {
 	case 0xc0:
@@ -624,132 +712,94 @@ func (d *mpDecoder) value(depth int) (any, error) {
 	case 0xc3:
 		return true, nil
 	case 0xc4, 0xc5, 0xc6:
-		n, err := d.readLen(1 << (c - 0xc4))
+		n, err := d.readUint(1 << (c - 0xc4))
 		if err != nil {
 			return nil, err
 		}
-		if err := d.need(n); err != nil {
+		b, err := d.readN64(n)
+		if err != nil {
 			return nil, err
 		}
-		b := make([]byte, n)
-		copy(b, d.src[d.pos:])
-		d.pos += int(n)
-		return b, nil
+		return []byte(b), nil
 	case 0xc7, 0xc8, 0xc9:
-		n, err := d.readLen(1 << (c - 0xc7))
+		n, err := d.readUint(1 << (c - 0xc7))
 		if err != nil {
 			return nil, err
 		}
 		return d.ext(n, at)
 	case 0xca:
-		b, err := d.readN(4)
-		if err != nil {
-			return nil, err
-		}
-		return float64(math.Float32frombits(binary.BigEndian.Uint32(b))), nil
+		u, err := d.readUint(4)
+		return float64(math.Float32frombits(uint32(u))), err
 	case 0xcb:
-		b, err := d.readN(8)
-		if err != nil {
-			return nil, err
-		}
-		return math.Float64frombits(binary.BigEndian.Uint64(b)), nil
-	case 0xcc:
-		b, err := d.readN(1)
-		if err != nil {
-			return nil, err
-		}
-		return int64(b[0]), nil
-	case 0xcd:
-		b, err := d.readN(2)
-		if err != nil {
-			return nil, err
-		}
-		return int64(binary.BigEndian.Uint16(b)), nil
-	case 0xce:
-		b, err := d.readN(4)
-		if err != nil {
-			return nil, err
-		}
-		return int64(binary.BigEndian.Uint32(b)), nil
+		u, err := d.readUint(8)
+		return math.Float64frombits(u), err
+	case 0xcc, 0xcd, 0xce:
+		u, err := d.readUint(1 << (c - 0xcc))
+		return int64(u), err
 	case 0xcf:
-		b, err := d.readN(8)
+		u, err := d.readUint(8)
 		if err != nil {
 			return nil, err
 		}
-		u := binary.BigEndian.Uint64(b)
 		if u <= math.MaxInt64 {
 			return int64(u), nil
 		}
 		return u, nil
 	case 0xd0:
-		b, err := d.readN(1)
-		if err != nil {
-			return nil, err
-		}
-		return int64(int8(b[0])), nil
+		u, err := d.readUint(1)
+		return int64(int8(u)), err
 	case 0xd1:
-		b, err := d.readN(2)
-		if err != nil {
-			return nil, err
-		}
-		return int64(int16(binary.BigEndian.Uint16(b))), nil
+		u, err := d.readUint(2)
+		return int64(int16(u)), err
 	case 0xd2:
-		b, err := d.readN(4)
-		if err != nil {
-			return nil, err
-		}
-		return int64(int32(binary.BigEndian.Uint32(b))), nil
+		u, err := d.readUint(4)
+		return int64(int32(u)), err
 	case 0xd3:
-		b, err := d.readN(8)
-		if err != nil {
-			return nil, err
-		}
-		return int64(binary.BigEndian.Uint64(b)), nil
+		u, err := d.readUint(8)
+		return int64(u), err
 	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8:
 		return d.ext(1<<(c-0xd4), at)
 	case 0xd9, 0xda, 0xdb:
-		n, err := d.readLen(1 << (c - 0xd9))
+		n, err := d.readUint(1 << (c - 0xd9))
 		if err != nil {
 			return nil, err
 		}
-		return d.decodeString(n)
-	case 0xdc, 0xdd:
-		n, err := d.readLen(2 << (c - 0xdc))
-		if err != nil {
-			return nil, err
-		}
-		return d.array(n, depth, at)
-	case 0xde, 0xdf:
-		n, err := d.readLen(2 << (c - 0xde))
-		if err != nil {
-			return nil, err
-		}
-		return d.mapValue(n, depth, at)
+		return d.str(n)
 	}
 	return nil, d.errorf("invalid type byte 0x%02x at offset %d", c, at)
 }
 
+// readN64 returns the next n bytes, n from a length prefix.
+func (d *mpDecoder) readN64(n uint64) (string, error) {
+	if err := d.need(n); err != nil {
+		return "", err
+	}
+	b := d.src[d.pos : d.pos+int(n)]
+	d.pos += int(n)
+	return b, nil
+}
+
 func (d *mpDecoder) array(n uint64, depth int, at int) (any, error) {
-	if depth > maxDepth {
-		return nil, d.errorf("nesting deeper than %d levels at offset %d", maxDepth, at)
+	if depth > d.maxDepth {
+		return nil, d.tooDeep(at)
 	}
 	if err := d.need(n); err != nil {
 		return nil, err
 	}
-	out := make([]any, n)
-	for i := range out {
+	out := make([]any, 0, min(n, maxPrealloc))
+	for i := uint64(0); i < n; i++ {
 		v, err := d.value(depth + 1)
 		if err != nil {
 			return nil, err
 		}
-		out[i] = v
+		out = append(out, v)
 	}
 	return out, nil
 }
 
 func (d *mpDecoder) mapValue(n uint64, depth int, at int) (any, error) {
-	if depth > maxDepth {
-		return nil, d.errorf("nesting deeper than %d levels at offset %d", maxDepth, at)
+	if depth > d.maxDepth {
+		return nil, d.tooDeep(at)
 	}
 	if err := d.need(n * 2); err != nil {
 		return nil, err
@@ -758,14 +808,27 @@ func (d *mpDecoder) mapValue(n uint64, depth int, at int) (any, error) {
 	// map[string]any (a later duplicate wins, as in a Python dict). At the
 	// first other key, it becomes an ordered Map.
 	first := d.pos
-	m := make(map[string]any, n)
+	var m map[string]any
+	if n > 0 {
+		m = make(map[string]any, min(n, maxPrealloc/4))
+	} else {
+		m = map[string]any{}
+	}
 	for i := uint64(0); i < n; i++ {
-		sk, _, isStr, err := d.key(depth + 1)
+		c, err := d.read1()
+		if err != nil {
+			return nil, err
+		}
+		sn, isStr, err := d.strLen(c)
 		if err != nil {
 			return nil, err
 		}
 		if !isStr {
 			return d.orderedMap(m, first, i, n, depth)
+		}
+		sk, err := d.str(sn)
+		if err != nil {
+			return nil, err
 		}
 		v, err := d.value(depth + 1)
 		if err != nil {
@@ -776,151 +839,113 @@ func (d *mpDecoder) mapValue(n uint64, depth int, at int) (any, error) {
 	return m, nil
 }
 
-// orderedMap finishes reading a map of n items whose item read (index i) has
-// a key that is not a string, into a Map in order; a later duplicate
-// replaces the value of the first. The i items before it, from offset first,
-// are in m: their keys are read again for the order, their values skipped
-// (never decoded twice, so nested maps cost linear time).
+// orderedMap finishes reading a map of n items whose item i has a key that
+// is not a string, into a Map in order; a later duplicate replaces the value
+// of the first (found by hashing: linear time). The i items before it, from
+// offset first, are in m: their keys are read again for the order, their
+// values skipped (never decoded twice, so nested maps cost linear time).
 func (d *mpDecoder) orderedMap(m map[string]any, first int, i, n uint64, depth int) (any, error) {
-	out := make(Map, 0, n)
+	out := make(Map, 0, min(n, maxPrealloc))
+	var set mapSet
 	d.pos = first
 	for j := uint64(0); j < n; j++ {
-		sk, k, isStr, err := d.key(depth + 1)
-		if err != nil {
-			return nil, err
-		}
-		var v any
+		var k, v any
+		var err error
 		if j < i {
-			if err := d.skip(); err != nil {
+			c, _ := d.read1()
+			sn, _, _ := d.strLen(c)
+			sk, err := d.str(sn)
+			if err != nil {
+				return nil, err
+			}
+			if err := d.skip(depth + 1); err != nil {
 				return nil, err
 			}
 			k, v = sk, m[sk]
 		} else {
+			at := d.pos
+			c, err := d.read1()
+			if err != nil {
+				return nil, err
+			}
+			if sn, isStr, err := d.strLen(c); isStr {
+				if err != nil {
+					return nil, err
+				}
+				if k, err = d.str(sn); err != nil {
+					return nil, err
+				}
+			} else {
+				d.pos = at
+				if k, err = d.key(depth + 1); err != nil {
+					return nil, err
+				}
+			}
 			if v, err = d.value(depth + 1); err != nil {
 				return nil, err
 			}
-			if isStr {
-				k = sk
-			}
 		}
-		dup := false
-		for x := range out {
-			if mapKeyEqual(out[x].Key, k) {
-				out[x].Value = v
-				dup = true
-				break
-			}
+		if err != nil {
+			return nil, err
 		}
-		if !dup {
-			out = append(out, MapItem{Key: k, Value: v})
-		}
+		out = set.add(out, k, v)
 	}
 	return out, nil
 }
 
-// skip moves past one value without decoding it.
-func (d *mpDecoder) skip() error {
-	for left := uint64(1); left > 0; left-- {
-		c, err := d.read1()
-		if err != nil {
-			return err
-		}
-		var size uint64 // bytes to move past
-		switch {
-		case c <= 0x7f || c >= 0xe0:
-		case c&0xe0 == 0xa0:
-			size = uint64(c & 0x1f)
-		case c&0xf0 == 0x90:
-			left += uint64(c & 0x0f)
-		case c&0xf0 == 0x80:
-			left += 2 * uint64(c&0x0f)
-		case c == 0xc4 || c == 0xc5 || c == 0xc6:
-			size, err = d.readLen(1 << (c - 0xc4))
-		case c == 0xc7 || c == 0xc8 || c == 0xc9:
-			size, err = d.readLen(1 << (c - 0xc7))
-			size++ // the type byte
-		case c == 0xca || c == 0xce || c == 0xd2:
-			size = 4
-		case c == 0xcb || c == 0xcf || c == 0xd3:
-			size = 8
-		case c == 0xcc || c == 0xd0:
-			size = 1
-		case c == 0xcd || c == 0xd1:
-			size = 2
-		case c >= 0xd4 && c <= 0xd8:
-			size = 1 + 1<<(c-0xd4)
-		case c == 0xd9 || c == 0xda || c == 0xdb:
-			size, err = d.readLen(1 << (c - 0xd9))
-		case c == 0xdc || c == 0xdd:
-			var k uint64
-			k, err = d.readLen(2 << (c - 0xdc))
-			left += k
-		case c == 0xde || c == 0xdf:
-			var k uint64
-			k, err = d.readLen(2 << (c - 0xde))
-			left += 2 * k
-		}
-		// nil, false and true (0xc0, 0xc2, 0xc3) have no payload; 0xc1
-		// cannot occur here: value read these bytes before.
-		if err == nil {
-			err = d.need(size)
-		}
-		if err != nil {
-			return err
-		}
-		d.pos += int(size)
-	}
-	return nil
+// skip moves past one value already read once.
+func (d *mpDecoder) skip(depth int) error {
+	budget := d.budget
+	d.budget = math.MaxInt
+	err := d.scan(depth)
+	d.budget = budget
+	return err
 }
 
-// mapKeyEqual compares two scalar map keys.
-func mapKeyEqual(a, b any) bool {
-	switch x := a.(type) {
-	case []byte:
-		y, ok := b.([]byte)
-		return ok && string(x) == string(y)
-	case Ext:
-		y, ok := b.(Ext)
-		return ok && x.Type == y.Type && string(x.Data) == string(y.Data)
-	case time.Time:
-		y, ok := b.(time.Time)
-		return ok && x.Equal(y)
-	case float64:
-		y, ok := b.(float64)
-		return ok && x == y
+// extCheck reads an extension's type byte and n-byte payload, and checks
+// a timestamp (type -1).
+func (d *mpDecoder) extCheck(n uint64, at int) (int8, string, error) {
+	t, err := d.read1()
+	if err != nil {
+		return 0, "", err
 	}
-	return a == b
+	data, err := d.readN64(n)
+	if err != nil {
+		return 0, "", err
+	}
+	if int8(t) != -1 {
+		return int8(t), data, nil
+	}
+	var ns uint64
+	switch n {
+	case 4:
+	case 8:
+		ns = be64(data) >> 34
+	case 12:
+		ns = be32(data)
+	default:
+		return 0, "", d.errorf("timestamp extension at offset %d has invalid length %d", at, n)
+	}
+	if ns >= 1e9 {
+		return 0, "", d.errorf("timestamp at offset %d has nanoseconds %d out of range", at, ns)
+	}
+	return -1, data, nil
 }
 
 func (d *mpDecoder) ext(n uint64, at int) (any, error) {
-	t, err := d.read1()
+	t, data, err := d.extCheck(n, at)
 	if err != nil {
 		return nil, err
 	}
-	if err := d.need(n); err != nil {
-		return nil, err
-	}
-	data := d.src[d.pos : d.pos+int(n)]
-	d.pos += int(n)
-	if int8(t) != -1 {
-		return Ext{Type: int8(t), Data: append([]byte(nil), data...)}, nil
+	if t != -1 {
+		return Ext{Type: t, Data: []byte(data)}, nil
 	}
 	switch n {
 	case 4:
-		return time.Unix(int64(binary.BigEndian.Uint32(data)), 0).UTC(), nil
+		return time.Unix(int64(be32(data)), 0).UTC(), nil
 	case 8:
-		v := binary.BigEndian.Uint64(data)
-		ns := v >> 34
-		if ns >= 1e9 {
-			return nil, d.errorf("timestamp at offset %d has nanoseconds %d out of range", at, ns)
-		}
-		return time.Unix(int64(v&(1<<34-1)), int64(ns)).UTC(), nil
-	case 12:
-		ns := binary.BigEndian.Uint32(data)
-		if ns >= 1e9 {
-			return nil, d.errorf("timestamp at offset %d has nanoseconds %d out of range", at, ns)
-		}
-		return time.Unix(int64(binary.BigEndian.Uint64(data[4:])), int64(ns)).UTC(), nil
+		v := be64(data)
+		return time.Unix(int64(v&(1<<34-1)), int64(v>>34)).UTC(), nil
 	}
-	return nil, d.errorf("timestamp extension at offset %d has invalid length %d", at, n)
+	return time.Unix(int64(be64(data[4:])), int64(be32(data))).UTC(), nil
 }

@@ -1,4 +1,4 @@
-package ginsession
+package cookie
 
 import (
 	"crypto/hmac"
@@ -13,11 +13,11 @@ import (
 // (key_derivation="hmac"): the signing key is HMAC-SHA1(SECRET_KEY, salt).
 const signerSalt = "flask-session"
 
-// sigLen is the length of a signature: base64url without padding of a
+// SigLen is the length of a signature: base64url without padding of a
 // 20-byte HMAC-SHA1 digest.
-const sigLen = 27 // base64.RawURLEncoding.EncodedLen(sha1.Size)
+const SigLen = 27 // base64.RawURLEncoding.EncodedLen(sha1.Size)
 
-// signer signs and verifies session ids the way Flask-Session 0.8 does with
+// Signer signs and verifies session ids the way Flask-Session 0.8 does with
 // SESSION_USE_SIGNER (itsdangerous 2.x, HMAC-SHA1, key derivation "hmac",
 // salt "flask-session"): the cookie value is sid + "." + sig where
 // sig = base64url_nopad(HMAC-SHA1(HMAC-SHA1(secret, "flask-session"), sid)).
@@ -27,8 +27,8 @@ const sigLen = 27 // base64.RawURLEncoding.EncodedLen(sha1.Size)
 // last character, which Python's lenient base64 decoder tolerates, are
 // rejected (see docs/configuration.md, "Strict signature parsing").
 //
-// A signer is safe for concurrent use.
-type signer struct {
+// A Signer is safe for concurrent use.
+type Signer struct {
 	// keys are the derived keys: the current one first, then the fallbacks
 	// in the order given. Only keys[0] signs.
 	keys [][]byte
@@ -41,16 +41,16 @@ type sigState struct {
 	macs []hash.Hash // one HMAC per derived key, same order as signer.keys
 	buf  []byte      // the sid's bytes, fed to the HMAC
 	sum  [sha1.Size]byte
-	enc  [sigLen]byte
-	got  [sigLen]byte
+	enc  [SigLen]byte
+	got  [SigLen]byte
 }
 
-// newSigner derives the signing keys from secret (SECRET_KEY) and fallbacks
+// NewSigner derives the signing keys from secret (SECRET_KEY) and fallbacks
 // (SECRET_KEY_FALLBACKS). Empty fallbacks are ignored: an empty key would let
 // anyone forge signatures. The secret itself is used as given; callers check
 // that it is not empty (Options.Validate does).
-func newSigner(secret string, fallbacks []string) *signer {
-	s := &signer{keys: [][]byte{deriveKey(secret)}}
+func NewSigner(secret string, fallbacks []string) *Signer {
+	s := &Signer{keys: [][]byte{deriveKey(secret)}}
 	for _, f := range fallbacks {
 		if f == "" {
 			continue
@@ -82,13 +82,13 @@ func (st *sigState) compute(i int) {
 	base64.RawURLEncoding.Encode(st.enc[:], m.Sum(st.sum[:0]))
 }
 
-// sign returns sid + "." + signature, signed with the current key.
-func (s *signer) sign(sid string) string {
+// Sign returns sid + "." + signature, signed with the current key.
+func (s *Signer) Sign(sid string) string {
 	st := s.pool.Get().(*sigState)
 	st.buf = append(st.buf[:0], sid...)
 	st.compute(0)
 	var b strings.Builder
-	b.Grow(len(sid) + 1 + sigLen)
+	b.Grow(len(sid) + 1 + SigLen)
 	b.WriteString(sid)
 	b.WriteByte('.')
 	b.Write(st.enc[:])
@@ -96,15 +96,15 @@ func (s *signer) sign(sid string) string {
 	return b.String()
 }
 
-// unsign verifies a cookie value made by sign (or by Flask-Session) and
+// Unsign verifies a cookie value made by Sign (or by Flask-Session) and
 // returns the sid. Like itsdangerous, it splits at the last '.', so a legacy
 // sid that contains dots still verifies. The signature is compared in
 // constant time against the current key first, then each fallback. ok is
 // false for a value without a '.', a signature that is not exactly the
 // canonical 27 characters, or one that no key produced.
-func (s *signer) unsign(value string) (sid string, ok bool) {
+func (s *Signer) Unsign(value string) (sid string, ok bool) {
 	dot := strings.LastIndexByte(value, '.')
-	if dot < 0 || len(value)-dot-1 != sigLen {
+	if dot < 0 || len(value)-dot-1 != SigLen {
 		return "", false
 	}
 	sid, sig := value[:dot], value[dot+1:]

@@ -1,0 +1,81 @@
+package cookie
+
+import (
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Spec is what a session cookie is set with: SESSION_COOKIE_NAME, DOMAIN,
+// PATH, HTTPONLY, SECURE, SAMESITE and PARTITIONED. A deletion cookie
+// carries the same attributes as the cookie it deletes, so that browsers
+// that refuse to delete a SameSite=None or Partitioned cookie with other
+// attributes still delete it.
+type Spec struct {
+	Name        string
+	Domain      string
+	Path        string
+	HTTPOnly    bool
+	Secure      bool
+	SameSite    http.SameSite // Lax unless Strict or None
+	Partitioned bool
+}
+
+// Set adds the Set-Cookie header for value (the sid, signed or not),
+// replacing one an earlier call added. A zero expires makes a browser-session
+// cookie (no Expires), Flask's non-permanent session. Attributes come in
+// Werkzeug's order.
+func (s *Spec) Set(h http.Header, value string, expires time.Time) {
+	s.add(h, value, expires, false)
+}
+
+// Delete adds the Set-Cookie header that expires the cookie, replacing one an
+// earlier call added.
+func (s *Spec) Delete(h http.Header) {
+	s.add(h, "", time.Time{}, true)
+}
+
+func (s *Spec) add(h http.Header, value string, expires time.Time, deletion bool) {
+	var buf [256]byte
+	b := buf[:0]
+	b = append(b, s.Name...)
+	b = append(b, '=')
+	b = append(b, value...)
+	if s.Domain != "" {
+		b = append(b, "; Domain="...)
+		b = append(b, s.Domain...)
+	}
+	if deletion {
+		b = append(b, "; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0"...)
+	} else if !expires.IsZero() {
+		b = append(b, "; Expires="...)
+		b = expires.UTC().AppendFormat(b, http.TimeFormat)
+	}
+	if s.Secure {
+		b = append(b, "; Secure"...)
+	}
+	if s.HTTPOnly {
+		b = append(b, "; HttpOnly"...)
+	}
+	b = append(b, "; Path="...)
+	b = append(b, s.Path...)
+	switch s.SameSite {
+	case http.SameSiteStrictMode:
+		b = append(b, "; SameSite=Strict"...)
+	case http.SameSiteNoneMode:
+		b = append(b, "; SameSite=None"...)
+	default:
+		b = append(b, "; SameSite=Lax"...)
+	}
+	if s.Partitioned {
+		b = append(b, "; Partitioned"...)
+	}
+	cookies := h["Set-Cookie"]
+	for i := 0; i < len(cookies); i++ { // an earlier Save set it: replace
+		if len(cookies[i]) > len(s.Name) && cookies[i][len(s.Name)] == '=' && strings.HasPrefix(cookies[i], s.Name) {
+			cookies = append(cookies[:i], cookies[i+1:]...)
+			i--
+		}
+	}
+	h["Set-Cookie"] = append(cookies, string(b))
+}

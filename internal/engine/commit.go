@@ -1,0 +1,231 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/ginsession/ginsession/internal/cookie"
+)
+
+// Save commits the session now (Session.Save). After a failure the changes
+// stay pending: the commit is tried again before the first byte of the
+// response or when the handler returns, and a second failure goes to the
+// ErrorHandler.
+func (r *Request) Save() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.st == stEnded && (r.sid != "" || len(r.changes) > 0) {
+		return ErrEnded
+	}
+	return r.commit()
+}
+
+// Commit commits what is pending, if anything: the middleware calls it when
+// the handler returns.
+func (r *Request) Commit() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.commit()
+}
+
+// CommitBeforeSend commits what is pending just before the response's first
+// byte; on success the response counts as sent (no cookie can be set any
+// more). On failure it does not, so that the ErrorHandler can answer
+// instead; the caller then calls MarkSent.
+func (r *Request) CommitBeforeSend() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.commit(); err != nil {
+		return err
+	}
+	r.sent = true
+	return nil
+}
+
+// MarkSent records that the response's headers are gone.
+func (r *Request) MarkSent() {
+	r.mu.Lock()
+	r.sent = true
+	r.mu.Unlock()
+}
+
+// Sent reports whether the response's headers are gone.
+func (r *Request) Sent() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sent
+}
+
+// Pending reports whether the session has uncommitted changes.
+func (r *Request) Pending() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.st == stOpen && r.dirty()
+}
+
+// commit moves an open session to saved. The caller holds r.mu.
+func (r *Request) commit() error {
+	switch r.st {
+	case stIdle, stSaved, stBroken:
+		return nil
+	case stFailed:
+		return r.err
+	case stEnded:
+		return nil
+	}
+	if r.setErr != nil {
+		return r.setErr
+	}
+	r.st = stBroken // until commitOpen returns: a panic leaves it broken
+	err := r.commitOpen()
+	if err != nil {
+		r.st = stOpen // pending: tried again
+		return err
+	}
+	r.st = stSaved
+	return nil
+}
+
+// action is what a commit does with the store.
+type action uint8
+
+const (
+	actNothing action = iota
+	actDelete          // the session was emptied: delete it, expire the cookie
+	actWrite           // write the session, set the cookie
+	actTouch           // unchanged: refresh the expiry without rewriting
+)
+
+// plan decides the commit's action from the session's facts.
+func (r *Request) plan() action {
+	switch {
+	case r.empty() && r.dirty():
+		return actDelete
+	case r.empty():
+		return actNothing // new and still empty: nothing stored, no cookie
+	case r.dirty():
+		return actWrite
+	case r.e.refreshes() && !r.fresh && !r.isNew:
+		return actTouch
+	}
+	return actNothing
+}
+
+func (r *Request) commitOpen() error {
+	e := r.e
+	r.detectInPlace()
+	if !r.sent {
+		cookie.AddVary(r.header)
+	}
+	setCookie := false
+	switch r.plan() {
+	case actDelete:
+		return r.delete()
+	case actWrite:
+		if r.sent && r.isNew {
+			return &Error{Kind: ErrNotEncodable, Op: "save session", Detail: "the session id changed after the response headers were sent, so its cookie cannot be delivered; call Save() before writing the body"}
+		}
+		if e.cfg.Absolute > 0 {
+			r.stampIfNeeded()
+		}
+		if err := r.write(); err != nil {
+			return err
+		}
+		if r.dropped {
+			if !r.sent {
+				e.cfg.Cookie.Delete(r.header)
+			}
+			return nil
+		}
+		setCookie = true
+	case actTouch:
+		if err := r.touch(); err != nil {
+			return err
+		}
+	}
+	// No cookie for an id a concurrent Regenerate retired: re-sending it
+	// could undo the browser's switch to the new id.
+	if !r.sent && (setCookie || e.cfg.Refresh && r.permanent()) && !r.empty() && !e.retired(r.storeKey()) {
+		var expires time.Time
+		if r.permanent() {
+			expires = r.cookieExpires()
+		}
+		e.cfg.Cookie.Set(r.header, e.cookieValue(r.sid), expires)
+	}
+	return nil
+}
+
+// delete removes an emptied session (and the id it moved away from) and
+// expires the cookie, which Flask-Session does even when the client had none.
+func (r *Request) delete() error {
+	e := r.e
+	ctx, done := r.ctx(true)
+	defer done()
+	if !r.isNew {
+		if err := e.store.Delete(ctx, r.storeKey()); err != nil {
+			return storeError("delete session", err)
+		}
+	}
+	if r.prev != nil {
+		if err := e.store.Delete(ctx, r.prev.key); err != nil {
+			return storeError("delete session", err)
+		}
+	}
+	if !r.sent {
+		e.cfg.Cookie.Delete(r.header)
+	}
+	r.changes, r.prev, r.reseal, r.isNew = nil, nil, false, true
+	return nil
+}
+
+// write stores a changed session: a create for a new id, else
+// compare-and-swap where the store has it; then retires the id it moved
+// away from.
+func (r *Request) write() error {
+	e := r.e
+	key, ttl := r.storeKey(), r.ttl()
+	data, err := e.encode(key, r.entries)
+	if err != nil {
+		return err
+	}
+	if e.cas != nil && !r.isNew {
+		r.dropped, err = e.swap(r, key, data, ttl)
+	} else {
+		ctx, done := r.ctx(true)
+		if e.cas == nil {
+			err = e.store.Save(ctx, key, data, ttl)
+		} else {
+			err = e.cas.SaveIf(ctx, key, data, nil, ttl)
+		}
+		done()
+	}
+	if err != nil {
+		return storeError("save session", err)
+	}
+	if r.prev != nil && !r.dropped {
+		if err := r.retire(key, ttl); err != nil {
+			return err
+		}
+	}
+	r.changes, r.prev, r.reseal, r.isNew = nil, nil, false, false
+	r.handed = r.handed[:0]
+	return nil
+}
+
+// touch refreshes the expiry of an unchanged session: a touch where the
+// store has one, else a rewrite of the bytes as loaded.
+func (r *Request) touch() error {
+	e := r.e
+	ctx, done := r.ctx(true)
+	defer done()
+	var err error
+	if e.toucher != nil {
+		err = e.toucher.Touch(ctx, r.storeKey(), r.ttl())
+	} else {
+		err = e.store.Save(ctx, r.storeKey(), r.raw, r.ttl())
+	}
+	if err != nil {
+		return storeError("refresh session expiry", err)
+	}
+	r.fresh = true
+	return nil
+}

@@ -1,0 +1,668 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ginsession/ginsession/internal/cookie"
+	"github.com/ginsession/ginsession/internal/wire"
+)
+
+// state is where a Request is in its life.
+type state uint8
+
+const (
+	stIdle   state = iota // not used yet: nothing loaded, nothing to commit
+	stOpen                // loaded (or new), with changes not yet committed
+	stSaved               // committed; nothing changed since
+	stFailed              // the load failed: every commit reports r.err
+	stBroken              // a panic went through a store call or an encoder: never committed
+	stEnded               // the request is over: reads only
+)
+
+// Request is one request's session. Its methods are safe for concurrent use
+// by the goroutines of the request (they take its mutex), and it is never
+// reused for another request.
+type Request struct {
+	mu     sync.Mutex
+	e      *Engine
+	st     state
+	http   *http.Request
+	header http.Header // the response's headers, for Set-Cookie and Vary
+	sent   bool        // the response's headers are gone: no cookie can be set
+	spent  time.Duration
+
+	sid     string
+	key     string // store key of sid, once computed
+	isNew   bool
+	entries []wire.Entry
+	raw     []byte // the stored bytes as loaded, for stores without Toucher
+	version any    // compare-and-swap version from the store
+	fresh   bool   // the store refreshed the expiry while loading
+	err     error  // the load failure (stFailed)
+	setErr  error  // the first value Set could not encode
+	reseal  bool   // loaded with a fallback encryption key: rewrite it
+	repaird bool   // a Set repaired invalid UTF-8 (logged once)
+
+	changes []change
+	handed  []handout
+	prev    *previous // the id this request moved away from (Regenerate, Destroy)
+	dropped bool      // a concurrent request deleted the session before this one's write
+}
+
+// change is one write of this request, replayed on fresh data when a
+// compare-and-swap write lost a race, or merged into another request's batch.
+type change struct {
+	kind changeKind
+	key  string
+	val  any
+}
+
+type changeKind uint8
+
+const (
+	changeSet changeKind = iota
+	changeDelete
+	changeClear
+	changeFlash // key is the category, val the message
+)
+
+// handout is a mutable stored value handed out by Get, with its canonical
+// encoding then; the commit compares to find changes made in place.
+type handout struct {
+	key string
+	enc []byte
+}
+
+// previous is the id a Regenerate or Destroy moved the session away from.
+type previous struct {
+	key     string
+	version any  // its compare-and-swap version as loaded
+	forward bool // Regenerate: carry concurrent writes to the new id; Destroy: drop them
+}
+
+// FlashMessage is one message stored by Flash, in Flask's layout.
+type FlashMessage struct {
+	Category string
+	Message  string
+}
+
+// Init prepares r for one request. header is the response's header map.
+func (r *Request) Init(e *Engine, req *http.Request, header http.Header) {
+	r.e, r.http, r.header = e, req, header
+}
+
+// End marks the request as over. Later reads still show its data; changes
+// are refused and logged, and Save reports ErrEnded.
+func (r *Request) End() {
+	r.mu.Lock()
+	r.st = stEnded
+	r.mu.Unlock()
+}
+
+// begin runs at the start of every method that reads, with r.mu held: it
+// loads the session on first use.
+func (r *Request) begin() {
+	if r.st == stIdle {
+		r.load()
+	}
+}
+
+// beginChange is begin for a method that changes the session; it reports
+// false (and logs) when the change cannot be saved any more.
+func (r *Request) beginChange(what string) bool {
+	switch r.st {
+	case stIdle:
+		r.load()
+	case stEnded:
+		r.e.log.Error("ginsession: session changed after its request ended; the change is not saved (use the session before the handler returns)",
+			"op", what, "sid", LogSID(r.sid))
+		return false
+	}
+	return r.st != stFailed && r.st != stBroken
+}
+
+// record notes a change; a saved session becomes open again.
+func (r *Request) record(c change) {
+	r.changes = append(r.changes, c)
+	if r.st == stSaved {
+		r.st = stOpen
+	}
+}
+
+// dirty reports whether there is something to write: changes, a move to a
+// new id, or a value to re-encrypt.
+func (r *Request) dirty() bool {
+	return len(r.changes) > 0 || r.prev != nil || r.reseal
+}
+
+// ctx returns the context of one store call and its deadline: what is left
+// of the request's budget. write calls are not cancelled by the client going
+// away. done must be called after the store call.
+func (r *Request) ctx(write bool) (ctx context.Context, done func()) {
+	base := r.http.Context()
+	if write {
+		base = detached(base)
+	}
+	left := r.e.cfg.Timeout - r.spent
+	if left <= 0 {
+		left = time.Nanosecond // already spent: fail at once
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(base, left)
+	return ctx, func() {
+		cancel()
+		r.spent += time.Since(start)
+	}
+}
+
+// storeKey returns the store key of the current sid.
+func (r *Request) storeKey() string {
+	if r.key == "" {
+		r.key = r.e.Key(r.sid)
+	}
+	return r.key
+}
+
+// load reads the session named by the request's cookie. The caller holds r.mu.
+func (r *Request) load() {
+	e := r.e
+	r.st = stBroken // until load returns (a panic leaves it broken)
+	defer func() {
+		if r.st == stBroken {
+			r.entries = nil
+		}
+	}()
+	if sid, ok := e.CookieSID(r.http); ok {
+		key := e.Key(sid)
+		data, found, err := r.fetch(key)
+		if err != nil {
+			r.err = storeError("load session", err)
+			r.st = stFailed
+			return
+		}
+		if found {
+			entries, reseal, derr := e.decode(key, data)
+			if derr == nil && e.cfg.Absolute > 0 && r.pastDeadline(sid, key, entries) {
+				derr = wire.ErrNil // deleted; a fresh session follows
+			}
+			if derr == nil {
+				r.sid, r.key, r.entries, r.reseal = sid, key, entries, reseal
+				if e.toucher == nil {
+					r.raw = data
+				}
+				r.st = stOpen
+				r.afterLoad()
+				return
+			}
+			if !errors.Is(derr, wire.ErrNil) {
+				e.log.Warn("ginsession: stored session cannot be decoded; starting a new session", "sid", LogSID(sid), "err", clean(derr))
+			}
+		}
+		r.version, r.fresh = nil, false
+	}
+	r.isNew = true
+	r.sid, r.key = cookie.NewID(e.cfg.IDLength), ""
+	r.entries = nil
+	if e.cfg.Permanent {
+		r.entries = append(r.entries, wire.NewEntry(PermanentKey, true))
+	}
+	r.st = stOpen
+}
+
+// fetch loads key with its version where the store has compare-and-swap.
+func (r *Request) fetch(key string) (data []byte, found bool, err error) {
+	ctx, done := r.ctx(false)
+	defer done()
+	if r.e.cas != nil {
+		rec, err := r.e.cas.LoadVersion(ctx, key, r.e.loadRefresh())
+		r.version, r.fresh = rec.Version, rec.Refreshed
+		return rec.Data, rec.Found, err
+	}
+	return r.e.store.Load(ctx, key)
+}
+
+func (r *Request) index(key string) int {
+	return indexOf(r.entries, key)
+}
+
+func indexOf(entries []wire.Entry, key string) int {
+	for i := range entries {
+		if entries[i].Foreign == nil && entries[i].Key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// value returns the decoded value of entries[i]; a stored value that does not
+// decode (it passed Decode's checks, so this does not happen) reads as
+// missing, logged.
+func (r *Request) value(i int) (any, bool) {
+	v, err := r.entries[i].Value()
+	if err != nil {
+		r.e.log.Error("ginsession: a stored value cannot be decoded", "key", r.entries[i].Key, "err", clean(err))
+		return nil, false
+	}
+	return v, true
+}
+
+// internal reports whether key is one of the bookkeeping keys, which Keys
+// and Len hide and which do not make a session non-empty.
+func (r *Request) internal(key string) bool {
+	return key == PermanentKey || key == CreatedKey && r.e.cfg.Absolute > 0
+}
+
+// empty reports Flask's emptiness: no key but the bookkeeping ones.
+func (r *Request) empty() bool {
+	for i := range r.entries {
+		if r.entries[i].Foreign != nil || !r.internal(r.entries[i].Key) {
+			return false
+		}
+	}
+	return true
+}
+
+// ID returns the session id (without signature), giving a new session its
+// id on first use.
+func (r *Request) ID() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.begin()
+	return r.sid
+}
+
+// IsNew reports whether the session was created by this request.
+func (r *Request) IsNew() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.begin()
+	return r.isNew
+}
+
+// Err reports why the session could not be loaded, or ErrEnded for a
+// session first used after its request ended.
+func (r *Request) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.begin()
+	return r.errLocked()
+}
+
+func (r *Request) errLocked() error {
+	switch r.st {
+	case stFailed:
+		return r.err
+	case stBroken:
+		return ErrPanicked
+	case stEnded:
+		if r.entries == nil && r.sid == "" {
+			return ErrEnded
+		}
+	}
+	return nil
+}
+
+// Get returns the value stored under key. Maps and slices are the stored
+// ones, so they may be changed in place; such changes are detected and saved.
+func (r *Request) Get(key string) (any, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.begin()
+	i := r.index(key)
+	if i < 0 {
+		return nil, false
+	}
+	v, ok := r.value(i)
+	if ok && mutable(v) && r.st != stEnded {
+		r.handOut(i, v)
+	}
+	return v, ok
+}
+
+// mutable reports whether the caller can change v in place.
+func mutable(v any) bool {
+	switch v.(type) {
+	case nil, bool, string, int64, uint64, float64, time.Time:
+		return false
+	}
+	return true
+}
+
+// handOut remembers the canonical encoding of a stored value given out, to
+// detect changes made in place. A value set by this request needs none: it
+// is written anyway.
+func (r *Request) handOut(i int, v any) {
+	key := r.entries[i].Key
+	if r.entries[i].Foreign != nil || slices.ContainsFunc(r.handed, func(h handout) bool { return h.key == key }) {
+		return
+	}
+	if _, _, stored := r.entries[i].Stored(); !stored {
+		return
+	}
+	enc, err := r.e.cfg.Format.AppendValue(nil, v)
+	if err != nil {
+		enc = nil // cannot happen for a decoded value; compare as changed
+	}
+	r.handed = append(r.handed, handout{key: key, enc: enc})
+}
+
+// detectInPlace records a Set for every handed-out value changed in place.
+func (r *Request) detectInPlace() {
+	for _, h := range r.handed {
+		i := r.index(h.key)
+		if i < 0 {
+			continue
+		}
+		if _, _, stored := r.entries[i].Stored(); !stored {
+			continue // replaced since: written anyway
+		}
+		v, _ := r.entries[i].Value()
+		enc, err := r.e.cfg.Format.AppendValue(nil, v)
+		if err == nil && h.enc != nil && string(enc) == string(h.enc) {
+			continue
+		}
+		r.entries[i].Set(v)
+		r.record(change{kind: changeSet, key: h.key, val: v})
+	}
+	r.handed = r.handed[:0]
+}
+
+// Set stores value under key, normalised to what the next request will
+// decode. A value that cannot be encoded is not stored: the commit then
+// fails with ErrNotEncodable naming the key.
+func (r *Request) Set(key string, value any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.beginChange("Set") {
+		return
+	}
+	v, err := r.normalize(key, value)
+	if err != nil {
+		if r.setErr == nil {
+			r.setErr = &Error{Kind: ErrNotEncodable, Op: "set session value", Key: key, Err: err}
+		}
+		r.e.log.Error("ginsession: session value cannot be encoded; the session will not be saved", "key", key, "err", clean(err))
+		return
+	}
+	r.entries = set(r.entries, key, v)
+	r.record(change{kind: changeSet, key: key, val: v})
+}
+
+func set(entries []wire.Entry, key string, v any) []wire.Entry {
+	if i := indexOf(entries, key); i >= 0 {
+		entries[i].Set(v)
+		return entries
+	}
+	return append(entries, wire.NewEntry(key, v))
+}
+
+func del(entries []wire.Entry, key string) []wire.Entry {
+	if i := indexOf(entries, key); i >= 0 {
+		return slices.Delete(entries, i, i+1)
+	}
+	return entries
+}
+
+// Delete removes key. Deleting a missing key changes nothing.
+func (r *Request) Delete(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.beginChange("Delete") {
+		return
+	}
+	if r.index(key) >= 0 {
+		r.entries = del(r.entries, key)
+		r.record(change{kind: changeDelete, key: key})
+	}
+}
+
+// Pop removes key and returns its value.
+func (r *Request) Pop(key string) (any, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.beginChange("Pop") {
+		return nil, false
+	}
+	i := r.index(key)
+	if i < 0 {
+		return nil, false
+	}
+	v, ok := r.value(i)
+	r.entries = del(r.entries, key)
+	r.record(change{kind: changeDelete, key: key})
+	return v, ok
+}
+
+// Has reports whether key exists.
+func (r *Request) Has(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.begin()
+	return r.index(key) >= 0
+}
+
+// Keys returns the keys in insertion order, without the bookkeeping keys.
+// No value is decoded.
+func (r *Request) Keys() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.begin()
+	keys := make([]string, 0, len(r.entries))
+	for i := range r.entries {
+		if r.entries[i].Foreign == nil && !r.internal(r.entries[i].Key) {
+			keys = append(keys, r.entries[i].Key)
+		}
+	}
+	return keys
+}
+
+// Len returns the number of keys Keys would list.
+func (r *Request) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.begin()
+	n := 0
+	for i := range r.entries {
+		if r.entries[i].Foreign == nil && !r.internal(r.entries[i].Key) {
+			n++
+		}
+	}
+	return n
+}
+
+// Clear removes every key, the permanent marker included, as Flask's
+// session.clear() does.
+func (r *Request) Clear() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.beginChange("Clear") {
+		return
+	}
+	r.clear()
+}
+
+func (r *Request) clear() {
+	r.entries = r.entries[:0:0]
+	r.handed = r.handed[:0]
+	r.record(change{kind: changeClear})
+}
+
+// Destroy empties the session and kills its id: the stored entry is
+// deleted and the cookie expired at the end of the request, and anything the
+// handler stores afterwards goes to a new id.
+func (r *Request) Destroy() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.beginChange("Destroy") {
+		return
+	}
+	r.clear()
+	r.moveTo(false)
+}
+
+// moveTo gives the session a new id; the old entry is removed by the commit
+// (and, with forward, concurrent writes to it are carried to the new id).
+func (r *Request) moveTo(forward bool) {
+	if !r.isNew {
+		if r.prev == nil {
+			r.prev = &previous{key: r.storeKey(), version: r.version}
+		}
+		r.prev.forward = forward
+	}
+	r.sid, r.key = cookie.NewID(r.e.cfg.IDLength), ""
+	r.isNew, r.version, r.fresh = true, nil, false
+	if r.st == stSaved {
+		r.st = stOpen
+	}
+}
+
+// Regenerate gives the session a new id, keeps its data and deletes the old
+// entry at the end of the request.
+func (r *Request) Regenerate() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.beginChange("Regenerate") {
+		if err := r.errLocked(); err != nil {
+			return err
+		}
+		return ErrEnded
+	}
+	if r.isNew && r.empty() {
+		return nil // nothing to protect yet, as in Flask-Session
+	}
+	r.moveTo(true)
+	return nil
+}
+
+// Permanent reports Flask's session.permanent.
+func (r *Request) Permanent() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.begin()
+	return r.permanent()
+}
+
+func (r *Request) permanent() bool {
+	if i := r.index(PermanentKey); i >= 0 {
+		v, _ := r.entries[i].Value()
+		b, _ := v.(bool)
+		return b
+	}
+	return false
+}
+
+// SetPermanent sets Flask's session.permanent.
+func (r *Request) SetPermanent(permanent bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.beginChange("SetPermanent") {
+		return
+	}
+	r.entries = set(r.entries, PermanentKey, permanent)
+	r.record(change{kind: changeSet, key: PermanentKey, val: permanent})
+}
+
+// Flash appends [category, message] to Flask's "_flashes" list.
+func (r *Request) Flash(category, message string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.beginChange("Flash") {
+		return
+	}
+	category, _ = r.repairString(category)
+	message, _ = r.repairString(message)
+	r.entries = flash(r.entries, category, message)
+	r.record(change{kind: changeFlash, key: category, val: message})
+}
+
+// flash appends a pair to a copy of the list, never to a backing array that
+// another view of the session (a merged batch) may share.
+func flash(entries []wire.Entry, category, message string) []wire.Entry {
+	pair := []any{category, message}
+	if i := indexOf(entries, FlashesKey); i >= 0 {
+		if v, err := entries[i].Value(); err == nil {
+			if list, ok := v.([]any); ok {
+				entries[i].Set(append(slices.Clip(list), pair))
+				return entries
+			}
+		}
+	}
+	return set(entries, FlashesKey, []any{pair})
+}
+
+// Flashes removes every flashed message and returns those in categories
+// (all when none is given), like Flask's get_flashed_messages.
+func (r *Request) Flashes(categories ...string) []FlashMessage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.beginChange("Flashes") {
+		return nil
+	}
+	i := r.index(FlashesKey)
+	if i < 0 {
+		return nil
+	}
+	v, _ := r.value(i)
+	list, _ := v.([]any)
+	r.entries = del(r.entries, FlashesKey)
+	r.record(change{kind: changeDelete, key: FlashesKey})
+	out := make([]FlashMessage, 0, len(list))
+	for _, item := range list {
+		pair, ok := item.([]any)
+		if !ok || len(pair) != 2 {
+			continue
+		}
+		cat, _ := pair[0].(string)
+		msg, _ := pair[1].(string)
+		if len(categories) > 0 && !slices.Contains(categories, cat) {
+			continue
+		}
+		out = append(out, FlashMessage{Category: cat, Message: msg})
+	}
+	return out
+}
+
+// apply replays changes on entries (a copy the caller owns).
+func apply(entries []wire.Entry, changes []change) []wire.Entry {
+	for _, c := range changes {
+		switch c.kind {
+		case changeSet:
+			entries = set(entries, c.key, c.val)
+		case changeDelete:
+			entries = del(entries, c.key)
+		case changeClear:
+			entries = entries[:0]
+		case changeFlash:
+			entries = flash(entries, c.key, c.val.(string))
+		}
+	}
+	return entries
+}
+
+// DecodedKeys lists the keys whose values have been decoded so far, for
+// tests and diagnostics (a read-only request decodes only what it reads).
+func (r *Request) DecodedKeys() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var keys []string
+	for i := range r.entries {
+		if r.entries[i].Decoded() {
+			keys = append(keys, r.entries[i].Key)
+		}
+	}
+	return keys
+}
+
+// Created returns the session's creation time (Config.Absolute), for tests
+// and diagnostics.
+func (r *Request) Created() (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, t, ok := createdAt(r.entries)
+	return t, ok
+}

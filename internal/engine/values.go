@@ -1,0 +1,144 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"unicode/utf8"
+
+	"github.com/ginsession/ginsession/internal/wire"
+)
+
+// normalize returns value as the next request will decode it (so that Get
+// returns the same types in this request and the next), repairing strings
+// that are not UTF-8 the way Werkzeug decodes a request (each ill-formed
+// sequence becomes U+FFFD), logged once per request. The caller holds r.mu.
+func (r *Request) normalize(key string, value any) (any, error) {
+	v, err := r.e.cfg.Format.Normalize(value)
+	if err == nil || !errors.Is(err, wire.ErrInvalidUTF8) {
+		return v, err
+	}
+	if v, err = r.e.cfg.Format.Normalize(repair(value)); err != nil {
+		return nil, err
+	}
+	r.noteRepair(key)
+	return v, nil
+}
+
+// repairString repairs one string, noting it.
+func (r *Request) repairString(s string) (string, bool) {
+	if utf8.ValidString(s) {
+		return s, false
+	}
+	r.noteRepair(FlashesKey)
+	return repairUTF8(s), true
+}
+
+func (r *Request) noteRepair(key string) {
+	if !r.repaird {
+		r.repaird = true
+		r.e.log.Warn("ginsession: a session value held invalid UTF-8; it was repaired with U+FFFD as Werkzeug does", "key", key)
+	}
+}
+
+// repair returns v with every string repaired: strings, slices and maps of
+// them directly; any other value through its JSON form (encoding/json
+// repairs strings the same way).
+func repair(v any) any {
+	switch x := v.(type) {
+	case string:
+		return repairUTF8(x)
+	case []string:
+		out := make([]any, len(x))
+		for i, s := range x {
+			out[i] = repairUTF8(s)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = repair(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[repairUTF8(k)] = repair(e)
+		}
+		return out
+	case map[string]string:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[repairUTF8(k)] = repairUTF8(e)
+		}
+		return out
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() == reflect.Uint8 {
+		return v // bytes need no repair
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return v // the caller's Normalize reports it
+	}
+	var out any
+	if json.Unmarshal(b, &out) != nil {
+		return v
+	}
+	return out
+}
+
+// repairUTF8 replaces each maximal ill-formed subsequence of s with U+FFFD,
+// as Python's bytes.decode("utf-8", "replace") does (Unicode's "maximal
+// subpart" practice), which Werkzeug uses to decode query strings and forms.
+func repairUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	out := make([]byte, 0, len(s)+8)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r != utf8.RuneError || n > 1 {
+			out = append(out, s[i:i+n]...)
+			i += n
+			continue
+		}
+		out = append(out, "\uFFFD"...)
+		i += illFormedLen(s[i:])
+	}
+	return string(out)
+}
+
+// illFormedLen is the length of the maximal subpart of an ill-formed
+// sequence at the start of s: a lead byte followed by the continuation
+// bytes that are still valid for it, or one byte.
+func illFormedLen(s string) int {
+	c := s[0]
+	var need int
+	lo, hi := byte(0x80), byte(0xBF)
+	switch {
+	case c >= 0xC2 && c <= 0xDF:
+		need = 1
+	case c == 0xE0:
+		need, lo = 2, 0xA0
+	case c >= 0xE1 && c <= 0xEC, c == 0xEE, c == 0xEF:
+		need = 2
+	case c == 0xED:
+		need, hi = 2, 0x9F
+	case c == 0xF0:
+		need, lo = 3, 0x90
+	case c >= 0xF1 && c <= 0xF3:
+		need = 3
+	case c == 0xF4:
+		need, hi = 3, 0x8F
+	default:
+		return 1
+	}
+	n := 1
+	for ; n <= need && n < len(s); n++ {
+		if s[n] < lo || s[n] > hi {
+			break
+		}
+		lo, hi = 0x80, 0xBF
+	}
+	return n
+}
