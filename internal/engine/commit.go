@@ -55,22 +55,15 @@ func (r *Request) Sent() bool {
 	return r.sent
 }
 
-// Pending reports whether the session has uncommitted changes.
-func (r *Request) Pending() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.st == stOpen && r.dirty()
-}
-
 // commit moves an open session to saved. The caller holds r.mu.
 func (r *Request) commit() error {
 	switch r.st {
-	case stIdle, stSaved, stBroken:
+	case stIdle, stSaved, stEnded:
 		return nil
 	case stFailed:
 		return r.err
-	case stEnded:
-		return nil
+	case stBroken:
+		return &Error{Kind: ErrPanicked, Op: "save session", Detail: "a panic interrupted a store call or an encoder of this request; the session is not saved"}
 	}
 	if r.setErr != nil {
 		return r.setErr
