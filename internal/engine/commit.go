@@ -83,9 +83,9 @@ type action uint8
 
 const (
 	actNothing action = iota
-	actDelete          // the session was emptied: delete it, expire the cookie
-	actWrite           // write the session, set the cookie
-	actTouch           // unchanged: refresh the expiry without rewriting
+	actDelete         // the session was emptied: delete it, expire the cookie
+	actWrite          // write the session, set the cookie
+	actTouch          // unchanged: refresh the expiry without rewriting
 )
 
 // plan decides the commit's action from the session's facts.
