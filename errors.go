@@ -28,6 +28,9 @@ var (
 	// ErrEnded: Save was called after the session's request ended (from a
 	// goroutine holding c.Copy(), say).
 	ErrEnded = engine.ErrEnded
+	// ErrPanicked: a panic (in a store driver, an encoder) interrupted the
+	// session's commit; it was logged with its stack and nothing was saved.
+	ErrPanicked = engine.ErrPanicked
 )
 
 // cleanMessage is err's message without the "ginsession: " prefixes of

@@ -37,6 +37,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -219,7 +220,7 @@ func (m *Middleware) handle(c *gin.Context) {
 	if s.resp == respAnswered {
 		return
 	}
-	err := s.r.Commit()
+	err := s.commit()
 	if err == nil {
 		return
 	}
@@ -230,6 +231,28 @@ func (m *Middleware) handle(c *gin.Context) {
 	}
 	c.Writer = s.w.ResponseWriter
 	s.fail(err)
+}
+
+// commit commits what the handler left pending when it returns. A panic
+// inside (a store driver's, an encoder's) is the middleware's own: it is
+// logged with its stack and answered like any commit failure, with an
+// error matching ErrPanicked.
+func (s *Session) commit() (err error) {
+	defer s.recoverCommit(&err)
+	return s.r.Commit()
+}
+
+// commitBeforeSend commits just before the first byte; panics as in commit.
+func (s *Session) commitBeforeSend() (err error) {
+	defer s.recoverCommit(&err)
+	return s.r.CommitBeforeSend()
+}
+
+func (s *Session) recoverCommit(err *error) {
+	if rec := recover(); rec != nil {
+		s.m.log.Error("ginsession: panic while saving the session", "panic", rec, "stack", string(debug.Stack()))
+		*err = &engine.Error{Kind: ErrPanicked, Op: "save session", Detail: fmt.Sprintf("panic: %v", rec)}
+	}
 }
 
 // fail hands the response to the ErrorHandler.
@@ -310,7 +333,7 @@ func (w *respWriter) before() bool {
 		return true
 	}
 	w.done = true
-	if err := s.r.CommitBeforeSend(); err != nil {
+	if err := s.commitBeforeSend(); err != nil {
 		s.fail(err)
 		s.r.MarkSent()
 		return false

@@ -55,22 +55,15 @@ func (r *Request) Sent() bool {
 	return r.sent
 }
 
-// Pending reports whether the session has uncommitted changes.
-func (r *Request) Pending() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.st == stOpen && r.dirty()
-}
-
 // commit moves an open session to saved. The caller holds r.mu.
 func (r *Request) commit() error {
 	switch r.st {
-	case stIdle, stSaved, stBroken:
+	case stIdle, stSaved, stEnded:
 		return nil
 	case stFailed:
 		return r.err
-	case stEnded:
-		return nil
+	case stBroken:
+		return &Error{Kind: ErrPanicked, Op: "save session", Detail: "a panic interrupted a store call or an encoder of this request; the session is not saved"}
 	}
 	if r.setErr != nil {
 		return r.setErr
@@ -90,9 +83,9 @@ type action uint8
 
 const (
 	actNothing action = iota
-	actDelete          // the session was emptied: delete it, expire the cookie
-	actWrite           // write the session, set the cookie
-	actTouch           // unchanged: refresh the expiry without rewriting
+	actDelete         // the session was emptied: delete it, expire the cookie
+	actWrite          // write the session, set the cookie
+	actTouch          // unchanged: refresh the expiry without rewriting
 )
 
 // plan decides the commit's action from the session's facts.
