@@ -142,6 +142,8 @@ type Tracker struct {
 	conflicts, failed, outages               atomic.Uint64
 	failedKind                               [Other + 1]atomic.Uint64
 
+	isDown atomic.Bool // down, readable without mu: the common path takes no lock
+
 	mu          sync.Mutex
 	down        bool
 	since       time.Time
@@ -201,6 +203,7 @@ func (t *Tracker) failing(err error) {
 	t.lastFail = now
 	if !t.down {
 		t.down, t.since, t.lastSummary = true, now, now
+		t.isDown.Store(true)
 		t.first, t.last = err, err
 		t.callsFailed, t.reqsFailed = 1, 0
 		t.outages.Add(1)
@@ -218,6 +221,9 @@ func (t *Tracker) failing(err error) {
 }
 
 func (t *Tracker) answering() {
+	if !t.isDown.Load() {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.down {
@@ -228,6 +234,7 @@ func (t *Tracker) answering() {
 		return // still failing now and then: the outage goes on
 	}
 	t.down = false
+	t.isDown.Store(false)
 	t.log.Info("ginsession: session store recovered",
 		"outage", now.Sub(t.since).Round(time.Millisecond), "last_failure", t.lastFail, "failed_calls", t.callsFailed, "failed_requests", t.reqsFailed,
 		"first_err", t.first, "last_err", t.last)

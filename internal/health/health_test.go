@@ -353,3 +353,16 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("starts %d, ends %d, stats %+v", starts, ends, s)
 	}
 }
+
+// BenchmarkObserveParallel is the cost the tracker adds to every store
+// call while the store answers: atomic counters, no lock.
+func BenchmarkObserveParallel(b *testing.B) {
+	tr := New(Config{})
+	st := tr.Wrap(memstore.New(memstore.Options{})).(backends.Toucher)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_ = st.Touch(context.Background(), "k", time.Minute)
+		}
+	})
+}
