@@ -42,6 +42,15 @@ var ErrNotReplicated = errors.New("not acknowledged by enough replicas")
 // master, for up to a second after the sentinels name the new one).
 const maxRetries = 4
 
+// fastFailure: only an attempt that failed within this time is retried. A
+// refused dial takes go-redis about 0.5 s of its own retries
+// (DialerRetries × DialerRetryTimeout) before it fails; an error that comes
+// back at once is a redirect, a server's refusal, or the pool's dial
+// circuit breaker answering for a server that may be back already. So the
+// store's retries do not stretch the first moments of an outage, where
+// go-redis has already retried, up to the request's deadline.
+const fastFailure = 50 * time.Millisecond
+
 // fault is what a failed call says about the Cluster's topology.
 type fault int
 
@@ -92,6 +101,7 @@ func run[T any](s *Store, ctx context.Context, fn func(context.Context) (T, erro
 // deadline.
 func retrying[T any](s *Store, ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
 	for attempt := 0; ; attempt++ {
+		start := time.Now()
 		v, err := fn(ctx)
 		if err == nil {
 			return v, nil
@@ -101,7 +111,7 @@ func retrying[T any](s *Store, ctx context.Context, fn func(context.Context) (T,
 			return v, err
 		}
 		s.reload()
-		if f != faultNotRun || attempt >= maxRetries {
+		if f != faultNotRun || attempt >= maxRetries || time.Since(start) > fastFailure {
 			return v, err
 		}
 		pause := 25 * time.Millisecond << attempt
