@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -160,7 +161,7 @@ func TestClusterFailover(t *testing.T) {
 // without failing a request.
 func TestSentinelFailover(t *testing.T) {
 	g := testserver.StartRedisSentinels(t, time.Second)
-	o, err := redisstore.ParseURL("redis+sentinel://" + strings.Join(g.Sentinels, ",") + "/" + g.MasterName)
+	o, err := redisstore.ParseURL("redis+sentinel://" + strings.Join(g.Sentinels, ",") + "/" + g.MasterName + "?client_name=gs-failover")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,24 +185,34 @@ func TestSentinelFailover(t *testing.T) {
 	})
 	kill := l.Mark()
 	promoted := g.WaitFailover(t, g.Master.Addr)
-	reported := l.Mark()
 	reportedAt := time.Since(killed)
-	rounds, took := l.WaitRecovered(t, reported, 30*time.Second)
-	failed, sample := l.Failures(kill)
-	t.Logf("killed master %s; sentinels named %s %v after the kill; every session answered again %v after that (at most %d rounds); "+
-		"%d rounds failed in between, e.g. %v", g.Master.Addr, promoted, reportedAt.Round(time.Millisecond), took.Round(time.Millisecond), rounds, failed, sample)
 	// go-redis's pool, having failed to dial the dead master, answers its
-	// last dial error until a probe, once a second, dials the new master;
-	// a failing round retries for at least 375ms (25+50+100+200), so at
-	// most three fail in that second.
-	if rounds > 4 {
-		n, err := l.Failures(reported)
-		t.Errorf("a session needed %d rounds after the sentinels reported the failover, want at most 4 (%d failed, e.g. %v)", rounds, n, err)
+	// last dial error until a probe (once a second) dials the new master:
+	// the second event is the client's first connection there.
+	testserver.WaitFor(t, "the client's first connection to "+promoted, 30*time.Second, "", func() error {
+		list, err := testserver.RedisCommand(promoted, "CLIENT", "LIST")
+		if err == nil && !strings.Contains(list, "name=gs-failover ") {
+			err = errors.New("not yet")
+		}
+		return err
+	})
+	reached := l.Mark()
+	reachedAt := time.Since(killed)
+	rounds, took := l.WaitRecovered(t, reached, 30*time.Second)
+	failed, sample := l.Failures(kill)
+	t.Logf("killed master %s; sentinels named %s %v after the kill; the client connected to it %v after the kill; every session answered again %v after that (at most %d rounds); "+
+		"%d rounds failed in between, e.g. %v", g.Master.Addr, promoted, reportedAt.Round(time.Millisecond), reachedAt.Round(time.Millisecond),
+		took.Round(time.Millisecond), rounds, failed, sample)
+	if rounds > 3 {
+		n, err := l.Failures(reached)
+		t.Errorf("a session needed %d rounds after the client reached the new master, want at most 3 (%d failed, e.g. %v)", rounds, n, err)
 	}
 
 	restart := l.Mark()
+	restarted := time.Now()
 	g.Master.Restart(t)
 	g.WaitReplica(t, g.Master)
+	t.Logf("the old master, restarted, was a linked replica %v later", time.Since(restarted).Round(time.Millisecond))
 	l.WaitRounds(t, 20, 30*time.Second)
 	if n, err := l.Failures(restart); n > 0 {
 		t.Errorf("%d rounds failed while the old master rejoined, e.g. %v", n, err)

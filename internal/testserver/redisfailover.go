@@ -413,11 +413,14 @@ func (g *RedisSentinels) WaitFailover(t testing.TB, old string) string {
 }
 
 // WaitReplica waits until the server r is a replica with its master link
-// up (a restarted old master, reconfigured by the sentinels). It fails the
-// test after 60s.
+// up (a restarted old master, reconfigured by the sentinels). Sentinels do
+// that once it has reported the master role for 8 s and they next read its
+// INFO (every 10 s): about 16 s. A sentinel starved of CPU for 2 s enters
+// TILT mode and takes no action for 30 s, so this waits up to 90 s before
+// failing the test.
 func (g *RedisSentinels) WaitReplica(t testing.TB, r *Redis) {
 	t.Helper()
-	WaitFor(t, "redis "+r.Addr+" as a replica", 60*time.Second, r.log, func() error {
+	WaitFor(t, "redis "+r.Addr+" as a replica", 90*time.Second, r.log, func() error {
 		info, err := RedisCommand(r.Addr, "INFO", "replication")
 		if err != nil {
 			return err
