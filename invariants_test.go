@@ -163,11 +163,16 @@ func (p recoveryPlace) String() string {
 	return [...]string{"no Recovery", "Recovery before", "Recovery after"}[p]
 }
 
-func newLiveApp(t *testing.T, opts Options, place recoveryPlace, routes func(r *gin.Engine)) *liveApp {
+// newLiveApp starts the app; plain hides the store's Touch and
+// compare-and-swap.
+func newLiveApp(t *testing.T, opts Options, place recoveryPlace, plain bool, routes func(r *gin.Engine)) *liveApp {
 	t.Helper()
 	fs := newFaultStore(t)
 	logs := &recordingHandler{}
 	opts.Store = fs
+	if plain {
+		opts.Store = plainFaultStore{fs}
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(logs)
 	}
@@ -310,6 +315,155 @@ func TestCopyAfterRequestNeverSeesAnotherSession(t *testing.T) {
 	for i := range users {
 		if body := a.do("GET", "/who", cookies[i]).Body.String(); body != users[i] {
 			t.Fatalf("a change made after the request ended was saved: %q", body)
+		}
+	}
+}
+
+// panicky is a value whose JSON encoding panics (a user's buggy MarshalJSON).
+type panicky struct{}
+
+func (panicky) MarshalJSON() ([]byte, error) { panic("MarshalJSON exploded") }
+
+// plainFaultStore hides Touch and compare-and-swap: the core then uses
+// Load, Save and Delete only.
+type plainFaultStore struct{ f *faultStore }
+
+func (p plainFaultStore) Load(ctx context.Context, key string) ([]byte, bool, error) {
+	return p.f.Load(ctx, key)
+}
+func (p plainFaultStore) Save(ctx context.Context, key string, data []byte, ttl time.Duration) error {
+	return p.f.Save(ctx, key, data, ttl)
+}
+func (p plainFaultStore) Delete(ctx context.Context, key string) error { return p.f.Delete(ctx, key) }
+
+func panicRoutes(r *gin.Engine) {
+	r.GET("/get", func(c *gin.Context) {
+		v, _ := Default(c).GetString("v")
+		c.String(http.StatusOK, v)
+	})
+	r.GET("/set", func(c *gin.Context) {
+		Default(c).Set("v", c.Query("v"))
+		c.String(http.StatusOK, "ok")
+	})
+	r.GET("/seedmap", func(c *gin.Context) {
+		Default(c).Set("m", map[string]any{"a": 1})
+		c.String(http.StatusOK, "ok")
+	})
+	r.GET("/clear", func(c *gin.Context) {
+		Default(c).Clear()
+		c.String(http.StatusOK, "ok")
+	})
+	r.GET("/panic-before", func(c *gin.Context) {
+		Default(c).Set("v", "lost")
+		panic("handler exploded")
+	})
+	r.GET("/panic-after", func(c *gin.Context) {
+		Default(c).Set("v", "after")
+		c.String(http.StatusOK, "partial")
+		c.Writer.Flush()
+		panic("handler exploded after the first byte")
+	})
+	r.GET("/marshal-set", func(c *gin.Context) {
+		Default(c).Set("bad", panicky{})
+		c.String(http.StatusOK, "unreachable")
+	})
+	r.GET("/marshal-commit-before", func(c *gin.Context) {
+		m, _ := Default(c).Get("m")
+		m.(map[string]any)["bad"] = panicky{} // encoded by the commit
+		c.String(http.StatusOK, "unreachable body")
+	})
+	r.GET("/marshal-commit-after", func(c *gin.Context) {
+		m, _ := Default(c).Get("m")
+		c.String(http.StatusOK, "sent")
+		m.(map[string]any)["bad"] = panicky{} // encoded after the handler
+	})
+}
+
+// Invariants 2 and 4: a panic anywhere leaves no lock held, no queue stuck
+// and no writer swapped: the client gets a 500 (or the response already
+// under way), never a dropped connection, and the next requests on the
+// same session work.
+func TestPanicsEverywhereLeaveSessionUsable(t *testing.T) {
+	type tcase struct {
+		name     string
+		path     string
+		storeOp  string // a store method that panics during the request
+		plain    bool   // a store without Touch and compare-and-swap
+		status   int    // of the request that panics
+		wantV    string // "v" afterwards
+		needsMap bool
+		opts     Options
+	}
+	cases := []tcase{
+		// With Recovery before the middleware (gin.Default()) the panic
+		// passes through it: the handler's changes are discarded. With
+		// Recovery after it, the middleware sees a handler that answered
+		// 500, and saves its changes, as Flask saves a session with its
+		// error response. Both are documented.
+		{name: "handler before first byte", path: "/panic-before", status: 500, wantV: "seed"},
+		{name: "handler after first byte", path: "/panic-after", status: 200, wantV: "after"},
+		{name: "MarshalJSON in Set", path: "/marshal-set", status: 500, wantV: "seed"},
+		{name: "MarshalJSON in the commit before the first byte", path: "/marshal-commit-before", status: 500, wantV: "seed", needsMap: true},
+		{name: "MarshalJSON in the commit after the handler", path: "/marshal-commit-after", status: 200, wantV: "seed", needsMap: true},
+		{name: "store LoadVersion", path: "/get", storeOp: "LoadVersion", status: 500, wantV: "seed"},
+		{name: "store SaveIf", path: "/set?v=new", storeOp: "SaveIf", status: 500, wantV: "seed"},
+		// An absolute lifetime shorter than the refresh stops the refresh
+		// at load: the commit touches.
+		{name: "store Touch", path: "/get", storeOp: "Touch", status: 500, wantV: "seed", opts: Options{AbsoluteLifetime: time.Hour}},
+		{name: "store Delete", path: "/clear", storeOp: "Delete", status: 500, wantV: "seed"},
+		{name: "plain store Load", path: "/get", storeOp: "Load", plain: true, status: 500, wantV: "seed"},
+		{name: "plain store Save", path: "/set?v=new", storeOp: "Save", plain: true, status: 500, wantV: "seed"},
+		{name: "plain store Save as refresh", path: "/get", storeOp: "Save", plain: true, status: 500, wantV: "seed"},
+		{name: "plain store Delete", path: "/clear", storeOp: "Delete", plain: true, status: 500, wantV: "seed"},
+	}
+	for _, place := range []recoveryPlace{recoveryBefore, recoveryAfter} {
+		for _, tc := range cases {
+			t.Run(place.String()+"/"+tc.name, func(t *testing.T) {
+				opts := tc.opts
+				opts.StoreTimeout = 2 * time.Second
+				a := newLiveApp(t, opts, place, tc.plain, panicRoutes)
+				wantV := tc.wantV
+				if place == recoveryAfter && tc.path == "/panic-before" {
+					wantV = "lost"
+				}
+				c := a.client()
+				a.mustGet(c, "/set?v=seed", 200, "ok")
+				if tc.needsMap {
+					a.mustGet(c, "/seedmap", 200, "ok")
+				}
+				if tc.storeOp != "" {
+					a.store.setHook(func(_ context.Context, op string) error {
+						if op == tc.storeOp {
+							panic("store " + op + " exploded")
+						}
+						return nil
+					})
+				}
+				code, _, err := a.get(c, tc.path)
+				a.store.setHook(nil)
+				if err != nil {
+					t.Fatalf("the panicking request lost its connection: %v", err)
+				}
+				if code != tc.status {
+					t.Fatalf("status %d, want %d", code, tc.status)
+				}
+				// The same session still works, alone and under concurrency.
+				a.mustGet(c, "/get", 200, wantV)
+				var wg sync.WaitGroup
+				for i := range 8 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						if code, _, err := a.get(c, fmt.Sprintf("/set?v=c%d", i)); err != nil || code != 200 {
+							t.Errorf("concurrent request after the panic: %d %v", code, err)
+						}
+					}()
+				}
+				wg.Wait()
+				if _, v, _ := a.get(c, "/get"); !strings.HasPrefix(v, "c") {
+					t.Fatalf("after the concurrent writes v = %q", v)
+				}
+			})
 		}
 	}
 }
