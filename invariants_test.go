@@ -467,3 +467,201 @@ func TestPanicsEverywhereLeaveSessionUsable(t *testing.T) {
 		}
 	}
 }
+
+// Invariant 3: one budget per request covers queue waiting, retries and
+// store calls. With a store whose writes hang and SESSION_STORE_TIMEOUT=1s,
+// every one of many concurrent requests on one session is answered within
+// 1 s + 100 ms.
+func TestOneDeadlinePerRequest(t *testing.T) {
+	a := newLiveApp(t, Options{StoreTimeout: time.Second, Logger: quietLogger}, recoveryBefore, false, panicRoutes)
+	c := a.client()
+	a.mustGet(c, "/set?v=seed", 200, "ok")
+	a.store.setHook(func(ctx context.Context, op string) error {
+		if op == "SaveIf" {
+			return hang(ctx, op)
+		}
+		return nil
+	})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var worst time.Duration
+	for i := range 24 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			code, body, err := a.get(c, fmt.Sprintf("/set?v=w%d", i))
+			took := time.Since(start)
+			if err != nil || code != http.StatusServiceUnavailable {
+				t.Errorf("request %d: %d %q %v, want 503", i, code, body, err)
+			}
+			mu.Lock()
+			worst = max(worst, took)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if worst > time.Second+100*time.Millisecond {
+		t.Fatalf("a request waited %v for the store, over its 1s budget", worst)
+	}
+	a.store.setHook(nil)
+	a.mustGet(c, "/set?v=after", 200, "ok")
+	a.mustGet(c, "/get", 200, "after")
+}
+
+// The load and the commit share the budget: a store that answers the load
+// slowly leaves the commit only what is left.
+func TestLoadAndCommitShareTheBudget(t *testing.T) {
+	a := newLiveApp(t, Options{StoreTimeout: time.Second, Logger: quietLogger}, recoveryBefore, false, panicRoutes)
+	c := a.client()
+	a.mustGet(c, "/set?v=seed", 200, "ok")
+	a.store.setHook(func(ctx context.Context, op string) error {
+		if op == "LoadVersion" {
+			time.Sleep(700 * time.Millisecond)
+		}
+		if op == "SaveIf" {
+			return hang(ctx, op)
+		}
+		return nil
+	})
+	start := time.Now()
+	code, _, err := a.get(c, "/set?v=x")
+	if took := time.Since(start); err != nil || code != http.StatusServiceUnavailable || took > time.Second+100*time.Millisecond {
+		t.Fatalf("%d %v after %v; want 503 within 1.1s", code, err, took)
+	}
+}
+
+// Invariant 4 and DESIGN §8: errors have kinds. A value that cannot be
+// encoded and a session over SESSION_MAX_SIZE are 500s naming the cause
+// (retrying never helps); a store that is down is a 503 with Retry-After.
+func TestErrorKindsAndStatuses(t *testing.T) {
+	a := newLiveApp(t, Options{MaxSize: 200}, recoveryBefore, false, func(r *gin.Engine) {
+		panicRoutes(r)
+		r.GET("/chan", func(c *gin.Context) {
+			Default(c).Set("ch", make(chan int))
+			c.String(http.StatusOK, "ok")
+		})
+		r.GET("/big", func(c *gin.Context) {
+			Default(c).Set("big", strings.Repeat("x", 300))
+			c.String(http.StatusOK, "ok")
+		})
+	})
+	c := a.client()
+	a.mustGet(c, "/set?v=seed", 200, "ok")
+	resp, err := c.Get(a.srv.URL + "/chan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 500 || resp.Header.Get("Retry-After") != "" || !strings.Contains(string(body), `"ch"`) || strings.Contains(string(body), "not answering") {
+		t.Fatalf("unencodable value: %d Retry-After=%q %q", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if n := strings.Count(string(body), "ginsession:"); n != 1 {
+		t.Fatalf("the message carries the prefix %d times: %q", n, body)
+	}
+	resp, _ = c.Get(a.srv.URL + "/big")
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 500 || resp.Header.Get("Retry-After") != "" || !strings.Contains(string(body), "over the limit of 200") {
+		t.Fatalf("too large: %d %q", resp.StatusCode, body)
+	}
+	a.mustGet(c, "/get", 200, "seed") // nothing of either was written
+	a.store.setHook(func(context.Context, string) error { return errors.New("connection refused") })
+	resp, _ = c.Get(a.srv.URL + "/get")
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("store down: %d Retry-After=%q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+// A handler that calls Save() while the store is down and then writes its
+// page gets the 503, not a 200 with an empty (logged-out) session.
+func TestSaveWithStoreDownEndsInErrorHandler(t *testing.T) {
+	a := newLiveApp(t, Options{Logger: quietLogger}, recoveryBefore, false, func(r *gin.Engine) {
+		panicRoutes(r)
+		r.GET("/save", func(c *gin.Context) {
+			s := Default(c)
+			s.Set("v", "saved")
+			err := s.Save()
+			c.String(http.StatusOK, "page; Save said %v", err != nil)
+		})
+	})
+	c := a.client()
+	a.mustGet(c, "/set?v=seed", 200, "ok")
+	a.store.setHook(func(context.Context, string) error { return errors.New("connection refused") })
+	code, body, err := a.get(c, "/save")
+	a.store.setHook(nil)
+	if err != nil || code != http.StatusServiceUnavailable {
+		t.Fatalf("%d %q %v, want 503", code, body, err)
+	}
+	a.mustGet(c, "/get", 200, "seed")
+}
+
+// Set normalises: what Get returns in this request is what it returns in
+// the next; strings that are not UTF-8 (any visitor can send %ff) are
+// repaired with U+FFFD as Werkzeug does, logged once, and not an error.
+func TestSetNormalisesAndRepairsUTF8(t *testing.T) {
+	type prefs struct {
+		Theme string `json:"theme"`
+	}
+	var sameRequest string
+	a := newLiveApp(t, Options{}, recoveryBefore, false, func(r *gin.Engine) {
+		r.GET("/set", func(c *gin.Context) {
+			s := Default(c)
+			s.Set("q", c.Query("q"))
+			s.Set("tags", []string{"a", "b\xff\xfe"})
+			s.Set("prefs", prefs{Theme: "dark"})
+			s.Set("n", 7)
+			v, _ := s.Get("tags")
+			p, _ := s.Get("prefs")
+			n, _ := s.Get("n")
+			sameRequest = fmt.Sprintf("%T %T %T", v, p, n)
+			c.String(http.StatusOK, "ok")
+		})
+		r.GET("/get", func(c *gin.Context) {
+			s := Default(c)
+			q, _ := s.GetString("q")
+			v, _ := s.Get("tags")
+			p, _ := s.Get("prefs")
+			n, _ := s.Get("n")
+			c.String(http.StatusOK, "%q %v|%T %T %T", q, v, v, p, n)
+		})
+	})
+	c := a.client()
+	a.mustGet(c, "/set?q=%ff%e2%82x", 200, "ok")
+	_, body, _ := a.get(c, "/get")
+	want := `"\ufffd\ufffdx" [a b\ufffd\ufffd]|` + sameRequest
+	if body != strings.ReplaceAll(want, `\ufffd`, "\uFFFD") && body != want {
+		t.Fatalf("next request reads %q, want %q", body, want)
+	}
+	if sameRequest != "[]interface {} map[string]interface {} int64" {
+		t.Fatalf("same request reads types %s", sameRequest)
+	}
+	if n := strings.Count(a.logs.all(), "invalid UTF-8"); n != 1 {
+		t.Fatalf("repair logged %d times, want once per request:\n%s", n, a.logs.all())
+	}
+}
+
+// The engine's own errors carry the prefix once, even when they wrap a
+// store's error that has its own.
+func TestErrorMessagesCarryThePrefixOnce(t *testing.T) {
+	var got error
+	a := newLiveApp(t, Options{ErrorHandler: func(c *gin.Context, err error) {
+		got = err
+		c.AbortWithStatus(503)
+	}}, recoveryBefore, false, panicRoutes)
+	c := a.client()
+	a.mustGet(c, "/set?v=seed", 200, "ok")
+	a.store.setHook(func(context.Context, string) error {
+		return fmt.Errorf("ginsession: mongodb: %w", errors.New("ginsession: server selection timeout"))
+	})
+	a.get(c, "/get")
+	if got == nil || strings.Count(got.Error(), "ginsession:") != 1 || !errors.Is(got, ErrStoreUnavailable) {
+		t.Fatalf("error %v", got)
+	}
+	_, err := NewMiddleware(Options{Type: "mongodb", MongoDB: "mongodb://[::1"})
+	if err == nil || strings.Count(err.Error(), "ginsession:") != 1 {
+		t.Fatalf("open error %v", err)
+	}
+}
