@@ -6,14 +6,20 @@ package ginsession
 // redirects, files, streams, Flush, Hijack, and panics everywhere.
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -663,5 +669,206 @@ func TestErrorMessagesCarryThePrefixOnce(t *testing.T) {
 	_, err := NewMiddleware(Options{Type: "mongodb", MongoDB: "mongodb://[::1"})
 	if err == nil || strings.Count(err.Error(), "ginsession:") != 1 {
 		t.Fatalf("open error %v", err)
+	}
+}
+
+// Every way a Gin handler ends its response commits the session before the
+// first byte (so the Set-Cookie goes out with it), and an outer middleware
+// reads the session after c.Next().
+func TestEveryResponseKindCarriesTheCookie(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f.txt")
+	if err := os.WriteFile(file, []byte("file body"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var outerSaw atomic.Value
+	fs := newFaultStore(t)
+	mw, err := NewMiddleware(Options{Store: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mw.Close() })
+	r := gin.New()
+	r.Use(func(c *gin.Context) { // outer: reads the session after the handler
+		c.Next()
+		if s, ok := c.Get(contextKey); ok {
+			v, _ := s.(*Session).GetString("v")
+			outerSaw.Store(v)
+		}
+	}, mw.Handler())
+	set := func(c *gin.Context) { Default(c).Set("v", c.Request.URL.Path) }
+	r.GET("/string", func(c *gin.Context) { set(c); c.String(200, "x") })
+	r.GET("/nothing", func(c *gin.Context) { set(c) })
+	r.GET("/abort", func(c *gin.Context) { set(c); c.AbortWithStatus(http.StatusUnauthorized) })
+	r.GET("/redirect", func(c *gin.Context) { set(c); c.Redirect(http.StatusFound, "/elsewhere") })
+	r.GET("/file", func(c *gin.Context) { set(c); c.File(file) })
+	r.GET("/json", func(c *gin.Context) { set(c); c.JSON(200, gin.H{"a": 1}) })
+	r.GET("/flush", func(c *gin.Context) { set(c); c.Writer.Flush() })
+	r.GET("/stream", func(c *gin.Context) {
+		set(c)
+		n := 0
+		c.Stream(func(w io.Writer) bool {
+			c.SSEvent("tick", n)
+			n++
+			return n < 3
+		})
+	})
+	r.GET("/hijack", func(c *gin.Context) {
+		// A websocket upgrade: Save, then hand the headers (Set-Cookie
+		// included) to the upgrader, which writes its own response.
+		s := Default(c)
+		set(c)
+		if err := s.Save(); err != nil {
+			c.AbortWithStatus(503)
+			return
+		}
+		conn, rw, err := c.Writer.Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
+		c.Writer.Header().Write(rw)
+		rw.WriteString("\r\n")
+		rw.Flush()
+	})
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	for _, path := range []string{"/string", "/nothing", "/abort", "/redirect", "/file", "/json", "/flush", "/stream", "/hijack"} {
+		t.Run(path, func(t *testing.T) {
+			outerSaw.Store("")
+			var header http.Header
+			var status int
+			if path == "/hijack" {
+				conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				fmt.Fprintf(conn, "GET /hijack HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				header, status = resp.Header, resp.StatusCode
+			} else {
+				c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+				resp, err := c.Get(srv.URL + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				header, status = resp.Header, resp.StatusCode
+			}
+			sc := strings.Join(header["Set-Cookie"], "; ")
+			if !strings.HasPrefix(sc, "session=") || !strings.Contains(header.Get("Vary"), "Cookie") {
+				t.Fatalf("status %d: Set-Cookie %q, Vary %q", status, sc, header.Get("Vary"))
+			}
+			sid := strings.TrimPrefix(strings.SplitN(sc, ";", 2)[0], "session=")
+			if data, ok, _ := fs.inner.Load(context.Background(), mw.key(sid)); !ok || !bytes.Contains(data, []byte(path)) {
+				t.Fatalf("the session of %s was not stored: %q", path, data)
+			}
+			if path != "/hijack" {
+				deadline := time.Now().Add(2 * time.Second)
+				for outerSaw.Load() != path && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond) // the outer middleware runs after the response
+				}
+				if got := outerSaw.Load(); got != path {
+					t.Fatalf("the outer middleware read %q", got)
+				}
+			}
+		})
+	}
+}
+
+// Invariant 5: Destroy kills the id; a flash stored after it goes to a new
+// id, and the old one is gone from the store.
+func TestDestroyKillsTheID(t *testing.T) {
+	a := newLiveApp(t, Options{}, recoveryBefore, false, func(r *gin.Engine) {
+		panicRoutes(r)
+		r.GET("/logout", func(c *gin.Context) {
+			s := Default(c)
+			s.Destroy()
+			s.Flash("you are logged out")
+			c.String(http.StatusOK, "bye")
+		})
+		r.GET("/flashes", func(c *gin.Context) {
+			fl := Default(c).Flashes()
+			c.String(http.StatusOK, "%d", len(fl))
+		})
+	})
+	c := a.client()
+	a.mustGet(c, "/set?v=secret", 200, "ok")
+	u, _ := url.Parse(a.srv.URL)
+	oldSID := c.Jar.Cookies(u)[0].Value
+	a.mustGet(c, "/logout", 200, "bye")
+	newSID := c.Jar.Cookies(u)[0].Value
+	if newSID == oldSID {
+		t.Fatal("Destroy kept the session id")
+	}
+	if _, ok, _ := a.store.inner.Load(context.Background(), a.mw.key(oldSID)); ok {
+		t.Fatal("the destroyed session is still stored")
+	}
+	a.mustGet(c, "/get", 200, "")
+	a.mustGet(c, "/flashes", 200, "1")
+	// The old cookie leads nowhere.
+	old := a.client()
+	old.Jar.SetCookies(u, []*http.Cookie{{Name: "session", Value: oldSID}})
+	a.mustGet(old, "/get", 200, "")
+}
+
+// Invariant 6: Regenerate never loses the session. When removing the old
+// entry fails, the new one is still delivered (no 503), the failure is
+// logged, and the removal is retried in the background.
+func TestRegenerateSurvivesFailedDeleteOfOldID(t *testing.T) {
+	a := newLiveApp(t, Options{}, recoveryBefore, false, func(r *gin.Engine) {
+		panicRoutes(r)
+		r.GET("/login", func(c *gin.Context) {
+			s := Default(c)
+			if err := s.Regenerate(); err != nil {
+				c.String(500, err.Error())
+				return
+			}
+			s.Set("user", "alice")
+			c.String(http.StatusOK, "in")
+		})
+		r.GET("/user", func(c *gin.Context) {
+			u, _ := Default(c).GetString("user")
+			c.String(http.StatusOK, u)
+		})
+	})
+	c := a.client()
+	a.mustGet(c, "/set?v=pre", 200, "ok")
+	u, _ := url.Parse(a.srv.URL)
+	oldSID := c.Jar.Cookies(u)[0].Value
+	var fails atomic.Int32
+	a.store.setHook(func(_ context.Context, op string) error {
+		if op == "Delete" && fails.Load() < 2 {
+			// the removal of the old entry fails twice
+			fails.Add(1)
+			return errors.New("connection reset")
+		}
+		return nil
+	})
+	a.mustGet(c, "/login", 200, "in")
+	if c.Jar.Cookies(u)[0].Value == oldSID {
+		t.Fatal("no new id delivered")
+	}
+	a.mustGet(c, "/user", 200, "alice")
+	a.mustGet(c, "/get", 200, "pre")
+	if !strings.Contains(a.logs.all(), "retrying in the background") {
+		t.Fatalf("the failed removal was not logged:\n%s", a.logs.all())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, ok, _ := a.store.inner.Load(context.Background(), a.mw.key(oldSID)); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the old id was never removed")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
