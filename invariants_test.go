@@ -9,6 +9,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +32,7 @@ import (
 
 	"github.com/ginsession/ginsession/backends"
 	"github.com/ginsession/ginsession/backends/memstore"
+	"github.com/ginsession/ginsession/internal/cookie"
 )
 
 // faultStore wraps a memory store (Touch and compare-and-swap included) and
@@ -870,5 +873,251 @@ func TestRegenerateSurvivesFailedDeleteOfOldID(t *testing.T) {
 			t.Fatal("the old id was never removed")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The leader of a batched write writes the changes of the requests queued
+// behind it: one write is held so that two requests with the current
+// version queue behind it; all three changes are stored, the two queued
+// ones in one write, and the leader's own view keeps one copy of each key.
+func TestBatchLeaderWritesQueuedChanges(t *testing.T) {
+	var leaderView atomic.Value
+	a := newLiveApp(t, Options{}, recoveryBefore, false, func(r *gin.Engine) {
+		panicRoutes(r)
+		r.GET("/add/:k", func(c *gin.Context) {
+			s := Default(c)
+			s.Set(c.Param("k"), "yes")
+			if err := s.Save(); err != nil {
+				c.String(503, err.Error())
+				return
+			}
+			leaderView.Store(fmt.Sprint(s.Keys()))
+			c.String(http.StatusOK, "ok")
+		})
+		r.GET("/keys", func(c *gin.Context) { c.String(http.StatusOK, "%v", Default(c).Keys()) })
+	})
+	c := a.client()
+	a.mustGet(c, "/set?v=seed", 200, "ok")
+	hold, held := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	a.store.setHook(func(_ context.Context, op string) error {
+		if op == "SaveIf" && first.CompareAndSwap(false, true) {
+			close(held)
+			<-hold // the first write hangs until the two others queued
+		}
+		return nil
+	})
+	var wg sync.WaitGroup
+	get := func(path string) {
+		defer wg.Done()
+		if code, body, err := a.get(c, path); err != nil || code != 200 {
+			t.Errorf("%s: %d %q %v", path, code, body, err)
+		}
+	}
+	wg.Add(1)
+	go get("/add/a")
+	<-held
+	wg.Add(2)
+	go get("/add/b")
+	go get("/add/c")
+	for a.queued() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	writesBefore := a.store.count("SaveIf")
+	close(hold)
+	wg.Wait()
+	a.store.setHook(nil)
+	_, keys, _ := a.get(c, "/keys")
+	for _, k := range []string{"a", "b", "c", "v"} {
+		if !strings.Contains(keys, k) {
+			t.Fatalf("key %q lost: %s", k, keys)
+		}
+	}
+	// One batch for the two: its first try conflicts (they loaded the
+	// version the held write replaced), its retry writes both. Written
+	// one by one they would take two writes each.
+	if n := a.store.count("SaveIf") - writesBefore; n != 2 {
+		t.Fatalf("the two queued requests took %d write attempts, want 2 (one batch and its retry)", n)
+	}
+	if v := leaderView.Load().(string); strings.Count(v, "v") != 1 {
+		t.Fatalf("a request's view after a batched write: %s", v)
+	}
+}
+
+// queued reports how many requests wait in commit queues.
+func (a *liveApp) queued() int { return a.mw.engine.Queued() }
+
+// Clear() then Set (a logout that leaves a message) is replayed in order
+// after a compare-and-swap conflict: what another request wrote meanwhile
+// is cleared too.
+func TestClearThenSetReplayedAfterConflict(t *testing.T) {
+	a := newLiveApp(t, Options{}, recoveryBefore, false, func(r *gin.Engine) {
+		panicRoutes(r)
+		r.GET("/logout", func(c *gin.Context) {
+			s := Default(c)
+			s.GetString("v") // load now
+			<-c.Request.Context().Done()
+		})
+		r.GET("/clear-set", func(c *gin.Context) {
+			s := Default(c)
+			s.Clear()
+			s.Set("msg", "bye")
+			c.String(http.StatusOK, "ok")
+		})
+		r.GET("/dump", func(c *gin.Context) {
+			s := Default(c)
+			v, _ := s.GetString("v")
+			m, _ := s.GetString("msg")
+			c.String(http.StatusOK, "%v v=%s msg=%s", s.Keys(), v, m)
+		})
+	})
+	c := a.client()
+	a.mustGet(c, "/set?v=seed", 200, "ok")
+	// The clearing request loads, then another request writes before it
+	// commits: its write conflicts and is replayed on the new data.
+	loaded, proceed := make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	a.store.setHook(func(_ context.Context, op string) error {
+		if op == "SaveIf" && once.CompareAndSwap(false, true) {
+			close(loaded)
+			<-proceed
+		}
+		return nil
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.mustGet(c, "/clear-set", 200, "ok")
+	}()
+	<-loaded // the clearing request is about to write its loaded version
+	other := a.client()
+	u, _ := url.Parse(a.srv.URL)
+	other.Jar.SetCookies(u, c.Jar.Cookies(u))
+	a.store.setHook(nil)
+	// Write straight to the store, as another process would.
+	key := a.mw.key(c.Jar.Cookies(u)[0].Value)
+	data, _ := msgpackCodec.Encode(nil, []entry{kv(permanentKey, true), kv("v", "other"), kv("extra", 1)})
+	if err := a.store.inner.Save(context.Background(), key, data, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	close(proceed)
+	<-done
+	a.mustGet(c, "/dump", 200, "[msg] v= msg=bye")
+}
+
+// Flash stores Flask's layout: through the middleware, a new session with
+// the flashes of each stored Flask vector whose session is only flashes
+// (and the permanent marker) has exactly Flask's bytes.
+func TestFlashMatchesFlaskBytes(t *testing.T) {
+	vecs := flashVectors(t)
+	if len(vecs) == 0 {
+		t.Fatal("no flash-only vector with stored bytes")
+	}
+	for _, v := range vecs {
+		t.Run(v.id, func(t *testing.T) {
+			a := newTestApp(t, Options{NonPermanent: !v.permanent, SerializationFormat: v.format}, false, func(r *gin.Engine) {
+				r.GET("/flash", func(c *gin.Context) {
+					s := Default(c)
+					for _, p := range v.pairs {
+						s.Flash(p[1], p[0])
+					}
+				})
+			})
+			ck := cookieOf(a.do("GET", "/flash", ""), "session")
+			got, _ := a.stored(sidOf(ck))
+			if !bytes.Equal(got, v.stored) {
+				t.Fatalf("stored %x\nFlask   %x", got, v.stored)
+			}
+		})
+	}
+}
+
+type flashVector struct {
+	id        string
+	format    string
+	permanent bool
+	pairs     [][2]string
+	stored    []byte
+}
+
+// flashVectors picks, by rule, the serialization vectors whose session
+// holds nothing but _flashes (pairs of strings) and maybe _permanent.
+func flashVectors(t *testing.T) []flashVector {
+	raw, err := os.ReadFile("testdata/flask-session-0.8.0.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Serialization struct {
+			Vectors []struct {
+				ID        string                     `json:"id"`
+				Format    string                     `json:"format"`
+				Session   map[string]json.RawMessage `json:"session"`
+				StoredHex string                     `json:"stored_hex"`
+			} `json:"vectors"`
+		} `json:"serialization"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var out []flashVector
+	for _, v := range doc.Serialization.Vectors {
+		fl, ok := v.Session["_flashes"]
+		if !ok || v.StoredHex == "" {
+			continue
+		}
+		fv := flashVector{id: v.ID, format: v.Format}
+		onlyFlashes := true
+		for k, val := range v.Session {
+			switch k {
+			case "_flashes":
+			case "_permanent":
+				fv.permanent = string(val) == "true"
+			default:
+				onlyFlashes = false
+			}
+		}
+		var items []struct {
+			Tuple []string `json:"$tuple"`
+		}
+		if !onlyFlashes || json.Unmarshal(fl, &items) != nil {
+			continue
+		}
+		for _, it := range items {
+			if len(it.Tuple) != 2 {
+				onlyFlashes = false
+			} else {
+				fv.pairs = append(fv.pairs, [2]string{it.Tuple[0], it.Tuple[1]})
+			}
+		}
+		if !onlyFlashes {
+			continue
+		}
+		fv.stored, err = hex.DecodeString(v.StoredHex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fv)
+	}
+	return out
+}
+
+// The absolute lifetime ends exactly at created + AbsoluteLifetime, checked
+// on load even when the store would keep the entry longer.
+func TestAbsoluteLifetimeBoundary(t *testing.T) {
+	const abs = time.Hour
+	a, clk := newClockApp(t, Options{AbsoluteLifetime: abs}, false, timeoutRoutes)
+	created := clk.now().Unix()
+	for _, tc := range []struct {
+		age   time.Duration
+		alive bool
+	}{{abs - time.Second, true}, {abs, false}} {
+		sid := cookie.NewID(32)
+		data, _ := msgpackCodec.Encode(nil, []entry{kv(permanentKey, true), kv(createdKey, created-int64(tc.age/time.Second)), kv("x", "v")})
+		a.mem.Save(t.Context(), a.mw.key(sid), data, 30*24*time.Hour) // the store keeps it
+		body := a.do("GET", "/get", "session="+sid).Body.String()
+		if alive := body == "v"; alive != tc.alive {
+			t.Fatalf("age %v: read %q, alive %v, want %v", tc.age, body, alive, tc.alive)
+		}
 	}
 }

@@ -207,3 +207,15 @@ func itoa(n int) string {
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
 }
+
+// Queued reports how many requests wait in commit queues (tests and
+// diagnostics).
+func (e *Engine) Queued() int {
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	n := 0
+	for _, q := range e.queues {
+		n += len(q.waiting)
+	}
+	return n
+}
