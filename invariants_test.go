@@ -1121,3 +1121,26 @@ func TestAbsoluteLifetimeBoundary(t *testing.T) {
 		}
 	}
 }
+
+// Save from a goroutine of the request races nothing: the handler writes
+// its body while the goroutine saves (run under -race).
+func TestSaveFromRequestGoroutineDoesNotRace(t *testing.T) {
+	a := newLiveApp(t, Options{}, recoveryBefore, false, func(r *gin.Engine) {
+		panicRoutes(r)
+		r.GET("/bg", func(c *gin.Context) {
+			s := Default(c)
+			s.Set("v", "bg")
+			done := make(chan error, 1)
+			go func() { done <- s.Save() }()
+			c.String(http.StatusOK, "body")
+			if err := <-done; err != nil {
+				t.Errorf("Save: %v", err)
+			}
+		})
+	})
+	c := a.client()
+	for range 50 {
+		a.mustGet(c, "/bg", 200, "body")
+	}
+	a.mustGet(c, "/get", 200, "bg")
+}

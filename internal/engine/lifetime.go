@@ -70,17 +70,17 @@ func (r *Request) cookieExpires() time.Time {
 // at the deadline anyway). The caller holds r.mu.
 func (r *Request) pastDeadline(sid, key string, entries []wire.Entry) bool {
 	e := r.e
-	created, c, ok := createdAt(entries)
+	created, at, ok := createdAt(entries)
 	if created == nil {
 		return false // written before the option was on: stamped by afterLoad
 	}
-	if ok && e.now().Before(c.Add(e.cfg.Absolute)) {
+	if ok && e.now().Before(at.Add(e.cfg.Absolute)) {
 		return false
 	}
 	e.log.Info("ginsession: session reached its absolute lifetime; starting a new session",
 		"sid", LogSID(sid), "created", created, "absolute_lifetime", e.cfg.Absolute)
-	ctx, done := r.ctx(false)
-	defer done()
+	ctx, c := r.ctx(false)
+	defer r.done(c)
 	if err := e.store.Delete(ctx, key); err != nil {
 		e.log.Warn("ginsession: could not delete an expired session", "err", clean(err))
 	}

@@ -51,9 +51,9 @@ func (e *Engine) swap(r *Request, key string, data []byte, ttl time.Duration) (d
 	e.qmu.Unlock()
 
 	if !lead {
-		ctx, done := r.ctx(true)
+		ctx, c := r.ctx(true)
 		lead, err = e.wait(ctx, q, key, p)
-		done()
+		r.done(c)
 		if !lead {
 			return p.dropped, err
 		}
@@ -121,8 +121,8 @@ func (e *Engine) lead(r *Request, q *queue, key string, p *pending, data []byte,
 		e.passLead(q, key)
 		e.qmu.Unlock()
 	}()
-	ctx, done := r.ctx(true)
-	defer done()
+	ctx, c := r.ctx(true)
+	defer r.done(c)
 	if len(batch) > 1 {
 		entries := slices.Clone(r.entries)
 		for _, b := range batch[1:] {

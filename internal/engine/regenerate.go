@@ -62,8 +62,8 @@ type move struct {
 // The caller holds r.mu.
 func (r *Request) retire(newKey string, ttl time.Duration) error {
 	e, prev := r.e, r.prev
-	ctx, done := r.ctx(true)
-	defer done()
+	ctx, c := r.ctx(true)
+	defer r.done(c)
 	if !prev.forward {
 		if err := e.store.Delete(ctx, prev.key); err != nil {
 			return storeError("delete the session's previous id", err)

@@ -48,6 +48,9 @@ type Request struct {
 	reseal  bool   // loaded with a fallback encryption key: rewrite it
 	repaird bool   // a Set repaired invalid UTF-8 (logged once)
 
+	out  cookieOut // the Set-Cookie the commit decided, applied by the request's goroutine
+	vary bool      // Vary: Cookie is due
+
 	changes []change
 	handed  []handout
 	prev    *previous // the id this request moved away from (Regenerate, Destroy)
@@ -84,6 +87,24 @@ type previous struct {
 	version any  // its compare-and-swap version as loaded
 	forward bool // Regenerate: carry concurrent writes to the new id; Destroy: drop them
 }
+
+// cookieOut is a Set-Cookie decided by a commit and not yet put in the
+// response's headers. Only the request's own goroutine touches the headers
+// (Gin writes them there too), so a Save from another goroutine leaves its
+// cookie here until the response starts or the handler returns.
+type cookieOut struct {
+	op      cookieOp
+	value   string
+	expires time.Time
+}
+
+type cookieOp uint8
+
+const (
+	cookieKeep   cookieOp = iota // send nothing
+	cookieSet                    // set value (with expires for a permanent session)
+	cookieDelete                 // expire the cookie
+)
 
 // FlashMessage is one message stored by Flash, in Flask's layout.
 type FlashMessage struct {
@@ -140,10 +161,16 @@ func (r *Request) dirty() bool {
 	return len(r.changes) > 0 || r.prev != nil || r.reseal
 }
 
-// ctx returns the context of one store call and its deadline: what is left
-// of the request's budget. write calls are not cancelled by the client going
-// away. done must be called after the store call.
-func (r *Request) ctx(write bool) (ctx context.Context, done func()) {
+// call is one store call in progress, to be charged to the budget.
+type call struct {
+	cancel context.CancelFunc
+	start  time.Time
+}
+
+// ctx returns the context of one store call, whose deadline is what is left
+// of the request's budget; writes are not cancelled by the client going
+// away. The caller must pass it to done after the store call.
+func (r *Request) ctx(write bool) (context.Context, call) {
 	base := r.http.Context()
 	if write {
 		base = detached(base)
@@ -152,12 +179,16 @@ func (r *Request) ctx(write bool) (ctx context.Context, done func()) {
 	if left <= 0 {
 		left = time.Nanosecond // already spent: fail at once
 	}
-	start := time.Now()
+	c := call{start: time.Now()}
 	ctx, cancel := context.WithTimeout(base, left)
-	return ctx, func() {
-		cancel()
-		r.spent += time.Since(start)
-	}
+	c.cancel = cancel
+	return ctx, c
+}
+
+// done ends a store call, charging its time to the request's budget.
+func (r *Request) done(c call) {
+	c.cancel()
+	r.spent += time.Since(c.start)
 }
 
 // storeKey returns the store key of the current sid.
@@ -216,8 +247,8 @@ func (r *Request) load() {
 
 // fetch loads key with its version where the store has compare-and-swap.
 func (r *Request) fetch(key string) (data []byte, found bool, err error) {
-	ctx, done := r.ctx(false)
-	defer done()
+	ctx, c := r.ctx(false)
+	defer r.done(c)
 	if r.e.cas != nil {
 		rec, err := r.e.cas.LoadVersion(ctx, key, r.e.loadRefresh())
 		r.version, r.fresh = rec.Version, rec.Refreshed
