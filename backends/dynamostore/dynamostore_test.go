@@ -367,7 +367,7 @@ func TestRefreshPolicy(t *testing.T) {
 		refreshed bool
 	}{
 		{refresh, true},
-		{refresh - 50*time.Second, true},  // 5% behind: within the 10% window
+		{refresh - 50*time.Second, true},   // 5% behind: within the 10% window
 		{refresh - 150*time.Second, false}, // 15% behind: due
 		{2 * refresh, false},               // lifetime shortened since: apply it
 	} {
