@@ -65,7 +65,7 @@ func NewClient(ctx context.Context, endpoint string) (*dynamodb.Client, error) {
 		return nil, fmt.Errorf("ginsession: dynamodb: load the AWS configuration (AWS_PROFILE, AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE): %w", err)
 	}
 	if awsCfg.Region == "" {
-		return nil, errors.New("ginsession: dynamodb: no AWS region configured: set AWS_REGION (or a region in the AWS profile); any region works with DynamoDB Local")
+		return nil, errors.New("ginsession: dynamodb: no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in the AWS profile); any region works with DynamoDB Local")
 	}
 	return dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		if endpoint != "" {
