@@ -47,6 +47,7 @@ func TestOptionsDefaults(t *testing.T) {
 		MongoDBCollect:      "sessions",
 		SQLAlchemy:          "sqlite:///flask_session.db",
 		SQLAlchemyTable:     "sessions",
+		DynamoDBTable:       "Sessions",
 		StoreTimeout:        3 * time.Second,
 		MaxSize:             1 << 20,
 		MaxRetries:          10,
@@ -99,12 +100,14 @@ func TestOptionsBackendConfig(t *testing.T) {
 	o.FileThreshold, o.FileMode = 7, 0o640
 	o.MongoDB, o.MongoDBDB, o.MongoDBCollect = "mongodb://m", "db", "coll"
 	o.SQLAlchemy, o.SQLAlchemyTable = "postgresql://x", "tbl"
+	o.DynamoDB, o.DynamoDBTable = "http://d:8000", "dt"
 	o.CleanupNRequests, o.MemoryMaxEntries = 5, 6
 	cfg := o.backendConfig()
 	want := backends.Config{
 		Type: "gorm", KeyPrefix: "p:", Redis: "redis://r", Memcached: "m:1,m:2", FileDir: "/tmp/s",
 		FileThreshold: 7, FileMode: 0o640, MongoDB: "mongodb://m", MongoDBDB: "db", MongoDBCollect: "coll",
-		SQLAlchemy: "postgresql://x", SQLAlchemyTable: "tbl", CleanupNRequests: 5, MemoryMaxEntries: 6,
+		SQLAlchemy: "postgresql://x", SQLAlchemyTable: "tbl", DynamoDB: "http://d:8000", DynamoDBTable: "dt",
+		CleanupNRequests: 5, MemoryMaxEntries: 6,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("backendConfig() =\n%+v\nwant\n%+v", cfg, want)
@@ -463,7 +466,7 @@ func TestEnvAllBadReportedAtOnce(t *testing.T) {
 		"SESSION_FILE_MODE":       "rwx",
 		"SESSION_COOKIE_SAMESITE": "none", // valid, but needs Secure: Validate
 		"SESSION_USE_SIGNER":      "true", // no SECRET_KEY: Validate
-		"SESSION_TYPE":            "cachelib",
+		"SESSION_TYPE":            "couchbase", // not registered: Validate
 	}
 	_, err := OptionsFromLookup(env.lookup, "")
 	checkPrefixed(t, err)
