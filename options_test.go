@@ -464,8 +464,8 @@ func TestEnvAllBadReportedAtOnce(t *testing.T) {
 		"SESSION_PERMANENT":       "maybe",
 		"SESSION_ID_LENGTH":       "x",
 		"SESSION_FILE_MODE":       "rwx",
-		"SESSION_COOKIE_SAMESITE": "none", // valid, but needs Secure: Validate
-		"SESSION_USE_SIGNER":      "true", // no SECRET_KEY: Validate
+		"SESSION_COOKIE_SAMESITE": "none",      // valid, but needs Secure: Validate
+		"SESSION_USE_SIGNER":      "true",      // no SECRET_KEY: Validate
 		"SESSION_TYPE":            "couchbase", // not registered: Validate
 	}
 	_, err := OptionsFromLookup(env.lookup, "")
