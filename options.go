@@ -102,6 +102,15 @@ type Options struct {
 	SQLAlchemy string
 	// SQLAlchemyTable is SESSION_SQLALCHEMY_TABLE (default sessions).
 	SQLAlchemyTable string
+	// SQLAlchemySchema is SESSION_SQLALCHEMY_SCHEMA: the PostgreSQL schema,
+	// or the MySQL/MariaDB database, the table lives in (default: the
+	// connection's). It must exist.
+	SQLAlchemySchema string
+	// SQLAlchemySequence is SESSION_SQLALCHEMY_SEQUENCE: a sequence the id
+	// of new rows is drawn from, as Flask-SQLAlchemy's Sequence column
+	// (PostgreSQL; MariaDB when id does not auto-increment; ignored on
+	// SQLite). Default: none.
+	SQLAlchemySequence string
 	// DynamoDB is SESSION_DYNAMODB: the DynamoDB endpoint URL, e.g.
 	// http://localhost:8000 for DynamoDB Local (default: the AWS endpoint of
 	// the region). Region and credentials come from the AWS default chain

@@ -63,6 +63,7 @@ func OptionsFromEnv() (Options, error) {
 //     SESSION_MEMCACHED, SESSION_FILE_DIR, SESSION_MONGODB,
 //     SESSION_MONGODB_DB, SESSION_MONGODB_COLLECT, SESSION_SQLALCHEMY
 //     (default SQLALCHEMY_DATABASE_URI), SESSION_SQLALCHEMY_TABLE,
+//     SESSION_SQLALCHEMY_SCHEMA, SESSION_SQLALCHEMY_SEQUENCE,
 //     SESSION_DYNAMODB (an http or https endpoint URL),
 //     SESSION_DYNAMODB_TABLE (a DynamoDB table name);
 //   - Flask-Session settings without a Go meaning, which are errors when

@@ -7,7 +7,8 @@ import (
 )
 
 // flask08 reads the settings Flask-Session 0.8 added: the DynamoDB ones,
-// and those that have no meaning in Go, which are reported with what to use
+// the SQL schema and sequence (checked by the store, whose errors name
+// them), and those that have no meaning in Go, which are reported with what to use
 // instead rather than silently ignored.
 func (r *envReader) flask08(o *Options) {
 	if r.str("SESSION_DYNAMODB", &o.DynamoDB) {
@@ -20,6 +21,8 @@ func (r *envReader) flask08(o *Options) {
 			r.fail("SESSION_DYNAMODB_TABLE", o.DynamoDBTable, "a DynamoDB table name: 3 to 255 characters among a-z, A-Z, 0-9, _, - and . (default Sessions)", false)
 		}
 	}
+	r.str("SESSION_SQLALCHEMY_SCHEMA", &o.SQLAlchemySchema)
+	r.str("SESSION_SQLALCHEMY_SEQUENCE", &o.SQLAlchemySequence)
 	if v, ok := r.get("SESSION_SQLALCHEMY_BIND_KEY"); ok {
 		r.fail("SESSION_SQLALCHEMY_BIND_KEY", v, "nothing: Flask-SQLAlchemy binds do not exist in Go; unset it and put the URL of the database that bind names in SESSION_SQLALCHEMY", false)
 	}

@@ -101,12 +101,14 @@ func TestOptionsBackendConfig(t *testing.T) {
 	o.MongoDB, o.MongoDBDB, o.MongoDBCollect = "mongodb://m", "db", "coll"
 	o.SQLAlchemy, o.SQLAlchemyTable = "postgresql://x", "tbl"
 	o.DynamoDB, o.DynamoDBTable = "http://d:8000", "dt"
+	o.SQLAlchemySchema, o.SQLAlchemySequence = "sch", "seq"
 	o.CleanupNRequests, o.MemoryMaxEntries = 5, 6
 	cfg := o.backendConfig()
 	want := backends.Config{
 		Type: "gorm", KeyPrefix: "p:", Redis: "redis://r", Memcached: "m:1,m:2", FileDir: "/tmp/s",
 		FileThreshold: 7, FileMode: 0o640, MongoDB: "mongodb://m", MongoDBDB: "db", MongoDBCollect: "coll",
 		SQLAlchemy: "postgresql://x", SQLAlchemyTable: "tbl", DynamoDB: "http://d:8000", DynamoDBTable: "dt",
+		SQLAlchemySchema: "sch", SQLAlchemySequence: "seq",
 		CleanupNRequests: 5, MemoryMaxEntries: 6,
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -353,6 +355,10 @@ func TestEnvEachVariable(t *testing.T) {
 		{envMap{"SQLALCHEMY_DATABASE_URI": "mysql://c/d"}, func(o Options) bool { return o.SQLAlchemy == "mysql://c/d" }},
 		{envMap{"SQLALCHEMY_DATABASE_URI": "mysql://c/d", "SESSION_SQLALCHEMY": "sqlite:///x.db"}, func(o Options) bool { return o.SQLAlchemy == "sqlite:///x.db" }},
 		{envMap{"SESSION_SQLALCHEMY_TABLE": "web_sessions"}, func(o Options) bool { return o.SQLAlchemyTable == "web_sessions" }},
+		{envMap{"SESSION_SQLALCHEMY_SCHEMA": "flask"}, func(o Options) bool { return o.SQLAlchemySchema == "flask" }},
+		{envMap{"SESSION_SQLALCHEMY_SEQUENCE": "sessions_id_seq"}, func(o Options) bool { return o.SQLAlchemySequence == "sessions_id_seq" }},
+		{envMap{"SESSION_DYNAMODB": "http://localhost:8000"}, func(o Options) bool { return o.DynamoDB == "http://localhost:8000" }},
+		{envMap{"SESSION_DYNAMODB_TABLE": "WebSessions"}, func(o Options) bool { return o.DynamoDBTable == "WebSessions" }},
 		{envMap{"SESSION_CLEANUP_N_REQUESTS": "100"}, func(o Options) bool { return o.CleanupNRequests == 100 }},
 		{envMap{"SESSION_CLEANUP_N_REQUESTS": "0"}, func(o Options) bool { return o.CleanupNRequests == 0 }},
 		{envMap{"SESSION_STORE_TIMEOUT": "500ms"}, func(o Options) bool { return o.StoreTimeout == 500*time.Millisecond }},
