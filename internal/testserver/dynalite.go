@@ -48,7 +48,7 @@ func ExternalDynamoDB() (endpoint, table string, ok bool) {
 // DynaliteHint says how to make dynalite available.
 const DynaliteHint = "the DynamoDB tests run dynalite " + DynaliteVersion + " under Node.js; install Node.js and npm " +
 	"(apt-get install -y nodejs npm) — the tests then install dynalite with npm into the user cache directory " +
-	"on first use, which needs the npm registry — or point " + DynamoDBEndpointEnv + " at a DynamoDB endpoint"
+	"on first use, which needs the npm registry"
 
 // Dynalite is a DynamoDB wire-protocol server (dynalite, on Node.js)
 // started by StartDynalite or SharedDynalite, listening on 127.0.0.1. Its
