@@ -1,8 +1,10 @@
 package ginsession
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +24,7 @@ import (
 	"github.com/ginsession/ginsession/backends"
 	"github.com/ginsession/ginsession/backends/dynamostore"
 	"github.com/ginsession/ginsession/backends/storetest"
+	"github.com/ginsession/ginsession/internal/cookie"
 	"github.com/ginsession/ginsession/internal/testserver"
 )
 
@@ -290,5 +293,94 @@ func TestDynamoDBFromEnv(t *testing.T) {
 	t.Setenv("AWS_DEFAULT_REGION", "")
 	if _, err := NewMiddleware(opts); err == nil || !strings.Contains(err.Error(), "AWS_REGION") {
 		t.Errorf("no region: %v; want an error naming AWS_REGION", err)
+	}
+}
+
+// TestDynamoDBFlaskItemsThroughMiddleware is the acceptance test of the
+// DynamoDB format: for every serialization vector Flask-Session stored, an
+// item written the way Flask-Session 0.8's DynamoDB interface writes it
+// (update_item SET val, expiration with a Decimal timestamp) is loaded by a
+// request through the middleware that sets one key, and the item is then
+// exactly {id: S, val: B <Flask's bytes plus that key>, expiration: N
+// <now + lifetime>} and nothing else.
+func TestDynamoDBFlaskItemsThroughMiddleware(t *testing.T) {
+	srv := testserver.SharedDynalite(t)
+	client := dynaliteClient(srv.Endpoint, nil)
+	store := openDynamo(t, client, "gs_flask_"+strings.ToLower(rand.Text()[:8]))
+	const life = time.Hour
+	engines := map[string]*gin.Engine{}
+	for _, format := range []string{"msgpack", "json"} {
+		mw, err := NewMiddleware(Options{Store: store, SerializationFormat: format, Lifetime: life})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { mw.Close() })
+		r := gin.New()
+		r.Use(mw.Handler())
+		r.GET("/add", func(c *gin.Context) { Default(c).Set(appendedKey, true); c.String(200, "ok") })
+		engines[format] = r
+	}
+	item := func(key string) map[string]types.AttributeValue {
+		out, err := client.GetItem(context.Background(), &dynamodb.GetItemInput{
+			TableName: aws.String(store.Table()), Key: map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: key}}, ConsistentRead: aws.Bool(true),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Item
+	}
+	compared := 0
+	for _, v := range loadFlaskStored(t) {
+		if v.StoredHex == nil {
+			continue
+		}
+		compared++
+		stored, err := hex.DecodeString(*v.StoredHex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sid := cookie.NewID(32)
+		key := "session:" + sid
+		// Flask-Session 0.8: Decimal(datetime.utcnow().timestamp()) + lifetime.
+		exp := strconv.FormatFloat(float64(time.Now().Add(life).UnixMicro())/1e6, 'f', -1, 64)
+		_, err = client.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+			TableName:        aws.String(store.Table()),
+			Key:              map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: key}},
+			UpdateExpression: aws.String("SET val = :value, expiration = :exp"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":value": &types.AttributeValueMemberB{Value: stored},
+				":exp":   &types.AttributeValueMemberN{Value: exp},
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest("GET", "/add", nil)
+		req.Header.Set("Cookie", "session="+sid)
+		w := httptest.NewRecorder()
+		before := time.Now()
+		engines[v.Format].ServeHTTP(w, req)
+		if w.Code != 200 {
+			t.Fatalf("%s: status %d", v.ID, w.Code)
+		}
+		it := item(key)
+		if len(it) != 3 {
+			t.Fatalf("%s: item has %d attributes; want id, val, expiration", v.ID, len(it))
+		}
+		if id, ok := it["id"].(*types.AttributeValueMemberS); !ok || id.Value != key {
+			t.Fatalf("%s: id %#v", v.ID, it["id"])
+		}
+		val, ok := it["val"].(*types.AttributeValueMemberB)
+		if want := flaskPlusOneKey(t, v.Format, stored); !ok || !bytes.Equal(val.Value, want) {
+			t.Fatalf("%s: val is not Flask's bytes plus one key (the stored item was not loaded?)\n got %#v\nwant %x", v.ID, it["val"], want)
+		}
+		n, ok := it["expiration"].(*types.AttributeValueMemberN)
+		sec, err := strconv.ParseInt(n.Value, 10, 64)
+		if !ok || err != nil || sec < before.Add(life).Unix() || sec > time.Now().Add(life).Unix()+1 {
+			t.Fatalf("%s: expiration %#v; want whole seconds, now + %v", v.ID, it["expiration"], life)
+		}
+	}
+	if compared < 80 {
+		t.Fatalf("only %d vectors with stored bytes", compared)
 	}
 }
