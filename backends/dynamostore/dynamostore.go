@@ -44,6 +44,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -237,10 +238,30 @@ func (s *Store) setup(ctx context.Context) error {
 		return fmt.Errorf("ginsession: dynamodb: table %s: %w", s.table, err)
 	}
 	if out.Table.TableStatus == types.TableStatusCreating {
-		return s.wait(ctx)
+		if err := s.wait(ctx); err != nil {
+			return err
+		}
 	}
-	s.ttl = true // an existing table is used as it is
+	s.checkTTL(ctx) // an existing table is used as it is; only report on its TTL
 	return nil
+}
+
+// checkTTL learns whether an existing table has TTL on expiration, and says
+// what to do when it has not. A server or a role that cannot answer
+// (dynalite; no dynamodb:DescribeTimeToLive permission) is noted at Debug.
+func (s *Store) checkTTL(ctx context.Context) {
+	out, err := s.client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(s.table)})
+	if err != nil {
+		s.log.Debug("ginsession: dynamodb: cannot tell whether TTL is enabled; expired sessions are ignored on read either way", "error", err)
+		return
+	}
+	d := out.TimeToLiveDescription
+	if d != nil && aws.ToString(d.AttributeName) == attrExp &&
+		(d.TimeToLiveStatus == types.TimeToLiveStatusEnabled || d.TimeToLiveStatus == types.TimeToLiveStatusEnabling) {
+		s.ttl = true
+		return
+	}
+	s.log.Info("ginsession: dynamodb: TTL is not enabled on expiration: expired sessions stay in the table (ignored on read) until Cleanup; enable it with aws dynamodb update-time-to-live --time-to-live-specification Enabled=true,AttributeName=expiration")
 }
 
 // checkSchema requires a partition key named id of type S and no sort key.
@@ -294,6 +315,8 @@ func (s *Store) create(ctx context.Context) error {
 	switch {
 	case err == nil:
 		s.ttl = true
+	case errors.As(err, &api) && strings.Contains(api.ErrorMessage(), "already enabled"):
+		s.ttl = true // a concurrent creator enabled it
 	case errors.As(err, &api) && api.ErrorCode() == "UnknownOperationException":
 		s.log.Info("ginsession: dynamodb: the server does not implement TTL (UpdateTimeToLive); expired sessions are ignored on read and removed by Cleanup (set SESSION_CLEANUP_N_REQUESTS)")
 	case errors.As(err, &api):
@@ -306,23 +329,24 @@ func (s *Store) create(ctx context.Context) error {
 
 // wait polls DescribeTable until the table is active.
 func (s *Store) wait(ctx context.Context) error {
-	max := 5 * time.Minute
+	limit := 5 * time.Minute
 	if d, ok := ctx.Deadline(); ok {
-		max = time.Until(d)
+		limit = time.Until(d)
 	}
 	w := dynamodb.NewTableExistsWaiter(s.client, func(o *dynamodb.TableExistsWaiterOptions) {
 		o.MinDelay, o.MaxDelay = 100*time.Millisecond, 2*time.Second
 	})
-	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.table)}, max); err != nil {
+	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.table)}, limit); err != nil {
 		return fmt.Errorf("ginsession: dynamodb: wait for table %s: %w", s.table, err)
 	}
 	return nil
 }
 
-// ExpiresOnServer reports whether DynamoDB deletes expired items by itself
-// (TTL on expiration enabled by New, or a table that existed). When false
-// (a server without TTL, such as dynalite), call Cleanup from time to time;
-// the core does when SESSION_CLEANUP_N_REQUESTS is set.
+// ExpiresOnServer reports whether DynamoDB deletes expired items by itself:
+// New enabled TTL on expiration, or found it enabled on an existing table.
+// When false (TTL off, a server without TTL such as dynalite, a role that
+// may not describe it, or NoCreateTable), expired items stay until Cleanup;
+// the core calls it when SESSION_CLEANUP_N_REQUESTS is set.
 func (s *Store) ExpiresOnServer() bool { return s.ttl }
 
 // Client returns the DynamoDB client the store uses.
@@ -657,17 +681,8 @@ func (s *Store) Cleanup(ctx context.Context) (int, error) {
 	if err := s.check(ctx, "cleanup"); err != nil {
 		return 0, err
 	}
-	now := time.Now()
-	var ids []string
-	err := s.scan(ctx, "cleanup", "#e <= :now", now, func(id string) error {
-		ids = append(ids, id)
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
 	removed := 0
-	for _, id := range ids {
+	err := s.scan(ctx, "cleanup", "#e <= :now", time.Now(), func(id string) error {
 		_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 			TableName:                 aws.String(s.table),
 			Key:                       key(id),
@@ -680,8 +695,12 @@ func (s *Store) Cleanup(ctx context.Context) (int, error) {
 			removed++
 		case conditionFailed(err): // renewed meanwhile
 		default:
-			return removed, wrap("cleanup", err)
+			return wrap("cleanup", err)
 		}
+		return nil
+	})
+	if err != nil {
+		return removed, err
 	}
 	return removed, nil
 }
