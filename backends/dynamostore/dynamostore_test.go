@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -386,5 +388,73 @@ func TestRefreshPolicy(t *testing.T) {
 		if rec, _ := every.store.LoadVersion(ctx(t), key, refresh); rec.Refreshed {
 			t.Errorf("RefreshWindow -1: stored for %v, reported refreshed", tc.ttl)
 		}
+	}
+}
+
+// TestPrefixScope: Keys lists, and Cleanup removes, only items under the
+// store's KeyPrefix, so apps sharing a table with other prefixes are left
+// alone; both follow Scan's pages (DynamoDB returns at most 1 MB per page,
+// and the expired items here take about 1.4 MB).
+func TestPrefixScope(t *testing.T) {
+	f := newFixture(t, targets()[0], dynamostore.Options{})
+	other := randomName("other:") + ":"
+	o, err := dynamostore.New(f.client, dynamostore.Options{Table: f.table, KeyPrefix: other, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const expired, live = 700, 30
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < expired; i += 8 {
+				if err := f.store.Save(ctx(t), f.prefix+"old"+strconv.Itoa(i), bytes.Repeat([]byte{1}, 2000), time.Millisecond); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i := range live {
+		for _, p := range []string{f.prefix, other} {
+			if err := f.store.Save(ctx(t), p+"live"+strconv.Itoa(i), []byte("x"), time.Hour); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := o.Save(ctx(t), other+"old"+strconv.Itoa(i), []byte("x"), time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(1100 * time.Millisecond) // past the expiry, in whole seconds
+	keys, err := f.store.Keys(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != live {
+		t.Errorf("Keys lists %d items; want the %d live ones under its prefix", len(keys), live)
+	}
+	for _, k := range keys {
+		if !strings.HasPrefix(k, f.prefix+"live") {
+			t.Errorf("Keys lists %q", k)
+		}
+	}
+	f.count.take()
+	n, err := f.store.Cleanup(ctx(t))
+	if err != nil || n != expired {
+		t.Errorf("Cleanup removed %d, %v; want the %d expired items under its prefix", n, err, expired)
+	}
+	if scans := slices.DeleteFunc(f.count.take(), func(op string) bool { return op != "Scan" }); len(scans) < 2 {
+		t.Errorf("Cleanup scanned %d pages; the test means to cover several", len(scans))
+	}
+	if it := f.rawItem(t, other+"old0"); it == nil {
+		t.Error("Cleanup removed an item under another prefix")
+	}
+	if n, err := o.Cleanup(ctx(t)); err != nil || n != live {
+		t.Errorf("the other store's Cleanup removed %d, %v; want %d", n, err, live)
 	}
 }
