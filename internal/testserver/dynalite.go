@@ -102,6 +102,16 @@ func SharedDynalite(t testing.TB) *Dynalite {
 	return d
 }
 
+// stopSharedDynalite stops the shared dynalite, if started, for
+// StopShared (which holds sharedMu). A later SharedDynalite restarts it.
+func stopSharedDynalite() {
+	sharedDyn.mu.Lock()
+	defer sharedDyn.mu.Unlock()
+	if sharedDyn.started && sharedDyn.err == nil && sharedDyn.v != nil {
+		sharedDyn.v.stop()
+	}
+}
+
 func startDynalite(node, cli, dir string) (*Dynalite, error) {
 	var err error
 	// A port that was free a moment ago can be taken before node binds it.
