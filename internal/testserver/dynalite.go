@@ -145,6 +145,15 @@ func (d *Dynalite) start() error {
 		return err
 	}
 	d.proc = p
+	// Say in the log how the server ended, so that a test that finds it
+	// gone can tell a crash from a kill (SIGKILL leaves no other trace).
+	go func(log string) {
+		<-p.done
+		if f, err := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0); err == nil {
+			fmt.Fprintf(f, "testserver: dynalite (pid %d) ended: %v\n", p.cmd.Process.Pid, p.cmd.ProcessState)
+			f.Close()
+		}
+	}(d.log)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		err := DynamoPing(d.Endpoint, 500*time.Millisecond)
