@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,13 @@ import (
 	"github.com/ginsession/ginsession/backends/dynamostore"
 	"github.com/ginsession/ginsession/internal/testserver"
 )
+
+// TestMain stops the shared dynalite and removes its directory at the end.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testserver.StopShared()
+	os.Exit(code)
+}
 
 // target is one server the tests run against: the dynalite they start, and
 // the DynamoDB named by GINSESSION_TEST_DYNAMODB_ENDPOINT or
