@@ -32,6 +32,7 @@ const (
 	defaultMongoDBCollect      = "sessions"
 	defaultSQLAlchemy          = "sqlite:///flask_session.db"
 	defaultSQLAlchemyTable     = "sessions"
+	defaultDynamoDBTable       = "Sessions"
 	defaultStoreTimeout        = 3 * time.Second // ours
 	defaultMaxSize             = 1 << 20         // ours
 	defaultMaxRetries          = 10              // ours
@@ -78,6 +79,7 @@ func DefaultOptions() Options {
 		MongoDBCollect:      defaultMongoDBCollect,
 		SQLAlchemy:          defaultSQLAlchemy,
 		SQLAlchemyTable:     defaultSQLAlchemyTable,
+		DynamoDBTable:       defaultDynamoDBTable,
 		StoreTimeout:        defaultStoreTimeout,
 		MaxSize:             defaultMaxSize,
 		MaxRetries:          defaultMaxRetries,
@@ -108,6 +110,7 @@ func (o Options) withDefaults() Options {
 	setS(&o.MongoDBCollect, d.MongoDBCollect)
 	setS(&o.SQLAlchemy, d.SQLAlchemy)
 	setS(&o.SQLAlchemyTable, d.SQLAlchemyTable)
+	setS(&o.DynamoDBTable, d.DynamoDBTable)
 	if o.Lifetime == 0 {
 		o.Lifetime = d.Lifetime
 	}
@@ -140,21 +143,25 @@ func (o Options) withDefaults() Options {
 // as is (the registry knows it as an alias of "sqlalchemy").
 func (o Options) backendConfig() backends.Config {
 	return backends.Config{
-		Type:             strings.ToLower(strings.TrimSpace(o.Type)),
-		KeyPrefix:        o.KeyPrefix,
-		Redis:            o.Redis,
-		Memcached:        o.Memcached,
-		FileDir:          o.FileDir,
-		FileThreshold:    o.FileThreshold,
-		FileMode:         o.FileMode,
-		MongoDB:          o.MongoDB,
-		MongoDBDB:        o.MongoDBDB,
-		MongoDBCollect:   o.MongoDBCollect,
-		SQLAlchemy:       o.SQLAlchemy,
-		SQLAlchemyTable:  o.SQLAlchemyTable,
-		CleanupNRequests: o.CleanupNRequests,
-		MemoryMaxEntries: o.MemoryMaxEntries,
-		Logger:           o.Logger,
+		Type:               strings.ToLower(strings.TrimSpace(o.Type)),
+		KeyPrefix:          o.KeyPrefix,
+		Redis:              o.Redis,
+		Memcached:          o.Memcached,
+		FileDir:            o.FileDir,
+		FileThreshold:      o.FileThreshold,
+		FileMode:           o.FileMode,
+		MongoDB:            o.MongoDB,
+		MongoDBDB:          o.MongoDBDB,
+		MongoDBCollect:     o.MongoDBCollect,
+		SQLAlchemy:         o.SQLAlchemy,
+		SQLAlchemyTable:    o.SQLAlchemyTable,
+		SQLAlchemySchema:   o.SQLAlchemySchema,
+		SQLAlchemySequence: o.SQLAlchemySequence,
+		DynamoDB:           o.DynamoDB,
+		DynamoDBTable:      o.DynamoDBTable,
+		CleanupNRequests:   o.CleanupNRequests,
+		MemoryMaxEntries:   o.MemoryMaxEntries,
+		Logger:             o.Logger,
 	}
 }
 

@@ -62,7 +62,13 @@ func OptionsFromEnv() (Options, error) {
 //     (default APPLICATION_ROOT, then "/"), SESSION_REDIS,
 //     SESSION_MEMCACHED, SESSION_FILE_DIR, SESSION_MONGODB,
 //     SESSION_MONGODB_DB, SESSION_MONGODB_COLLECT, SESSION_SQLALCHEMY
-//     (default SQLALCHEMY_DATABASE_URI), SESSION_SQLALCHEMY_TABLE;
+//     (default SQLALCHEMY_DATABASE_URI), SESSION_SQLALCHEMY_TABLE,
+//     SESSION_SQLALCHEMY_SCHEMA, SESSION_SQLALCHEMY_SEQUENCE,
+//     SESSION_DYNAMODB (an http or https endpoint URL),
+//     SESSION_DYNAMODB_TABLE (a DynamoDB table name);
+//   - Flask-Session settings without a Go meaning, which are errors when
+//     set, saying what to use instead: SESSION_SQLALCHEMY_BIND_KEY,
+//     SESSION_CACHELIB and SESSION_TYPE=cachelib;
 //   - SECRET_KEY_FALLBACKS: comma-separated, or a JSON or Python list
 //     literal such as ["old1", "old2"] (for keys that contain commas);
 //   - booleans (true/false, 1/0, yes/no, on/off, any case):
@@ -183,6 +189,7 @@ func OptionsFromLookup(lookup func(string) (string, bool), prefix string) (Optio
 		r.str("SQLALCHEMY_DATABASE_URI", &o.SQLAlchemy)
 	}
 	r.str("SESSION_SQLALCHEMY_TABLE", &o.SQLAlchemyTable)
+	r.flask08(&o)
 	r.nonNegative("SESSION_CLEANUP_N_REQUESTS", &o.CleanupNRequests, "an integer >= 0: clean up about once every N requests (0: off)")
 	r.nonNegative("SESSION_MEMORY_MAX_ENTRIES", &o.MemoryMaxEntries, "an integer >= 0: the memory store's bound (0: unlimited)")
 

@@ -47,6 +47,7 @@ func TestOptionsDefaults(t *testing.T) {
 		MongoDBCollect:      "sessions",
 		SQLAlchemy:          "sqlite:///flask_session.db",
 		SQLAlchemyTable:     "sessions",
+		DynamoDBTable:       "Sessions",
 		StoreTimeout:        3 * time.Second,
 		MaxSize:             1 << 20,
 		MaxRetries:          10,
@@ -99,12 +100,16 @@ func TestOptionsBackendConfig(t *testing.T) {
 	o.FileThreshold, o.FileMode = 7, 0o640
 	o.MongoDB, o.MongoDBDB, o.MongoDBCollect = "mongodb://m", "db", "coll"
 	o.SQLAlchemy, o.SQLAlchemyTable = "postgresql://x", "tbl"
+	o.DynamoDB, o.DynamoDBTable = "http://d:8000", "dt"
+	o.SQLAlchemySchema, o.SQLAlchemySequence = "sch", "seq"
 	o.CleanupNRequests, o.MemoryMaxEntries = 5, 6
 	cfg := o.backendConfig()
 	want := backends.Config{
 		Type: "gorm", KeyPrefix: "p:", Redis: "redis://r", Memcached: "m:1,m:2", FileDir: "/tmp/s",
 		FileThreshold: 7, FileMode: 0o640, MongoDB: "mongodb://m", MongoDBDB: "db", MongoDBCollect: "coll",
-		SQLAlchemy: "postgresql://x", SQLAlchemyTable: "tbl", CleanupNRequests: 5, MemoryMaxEntries: 6,
+		SQLAlchemy: "postgresql://x", SQLAlchemyTable: "tbl", DynamoDB: "http://d:8000", DynamoDBTable: "dt",
+		SQLAlchemySchema: "sch", SQLAlchemySequence: "seq",
+		CleanupNRequests: 5, MemoryMaxEntries: 6,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("backendConfig() =\n%+v\nwant\n%+v", cfg, want)
@@ -350,6 +355,10 @@ func TestEnvEachVariable(t *testing.T) {
 		{envMap{"SQLALCHEMY_DATABASE_URI": "mysql://c/d"}, func(o Options) bool { return o.SQLAlchemy == "mysql://c/d" }},
 		{envMap{"SQLALCHEMY_DATABASE_URI": "mysql://c/d", "SESSION_SQLALCHEMY": "sqlite:///x.db"}, func(o Options) bool { return o.SQLAlchemy == "sqlite:///x.db" }},
 		{envMap{"SESSION_SQLALCHEMY_TABLE": "web_sessions"}, func(o Options) bool { return o.SQLAlchemyTable == "web_sessions" }},
+		{envMap{"SESSION_SQLALCHEMY_SCHEMA": "flask"}, func(o Options) bool { return o.SQLAlchemySchema == "flask" }},
+		{envMap{"SESSION_SQLALCHEMY_SEQUENCE": "sessions_id_seq"}, func(o Options) bool { return o.SQLAlchemySequence == "sessions_id_seq" }},
+		{envMap{"SESSION_DYNAMODB": "http://localhost:8000"}, func(o Options) bool { return o.DynamoDB == "http://localhost:8000" }},
+		{envMap{"SESSION_DYNAMODB_TABLE": "WebSessions"}, func(o Options) bool { return o.DynamoDBTable == "WebSessions" }},
 		{envMap{"SESSION_CLEANUP_N_REQUESTS": "100"}, func(o Options) bool { return o.CleanupNRequests == 100 }},
 		{envMap{"SESSION_CLEANUP_N_REQUESTS": "0"}, func(o Options) bool { return o.CleanupNRequests == 0 }},
 		{envMap{"SESSION_STORE_TIMEOUT": "500ms"}, func(o Options) bool { return o.StoreTimeout == 500*time.Millisecond }},
@@ -461,9 +470,9 @@ func TestEnvAllBadReportedAtOnce(t *testing.T) {
 		"SESSION_PERMANENT":       "maybe",
 		"SESSION_ID_LENGTH":       "x",
 		"SESSION_FILE_MODE":       "rwx",
-		"SESSION_COOKIE_SAMESITE": "none", // valid, but needs Secure: Validate
-		"SESSION_USE_SIGNER":      "true", // no SECRET_KEY: Validate
-		"SESSION_TYPE":            "cachelib",
+		"SESSION_COOKIE_SAMESITE": "none",      // valid, but needs Secure: Validate
+		"SESSION_USE_SIGNER":      "true",      // no SECRET_KEY: Validate
+		"SESSION_TYPE":            "couchbase", // not registered: Validate
 	}
 	_, err := OptionsFromLookup(env.lookup, "")
 	checkPrefixed(t, err)
