@@ -117,7 +117,7 @@ func OptionsFromLookup(lookup func(string) (string, bool), prefix string) (Optio
 	}
 	r.boolean("SESSION_USE_SIGNER", &o.UseSigner, false)
 	r.boolean("SESSION_PERMANENT", &o.NonPermanent, true)
-	r.duration("PERMANENT_SESSION_LIFETIME", &o.Lifetime)
+	r.duration("PERMANENT_SESSION_LIFETIME", &o.Lifetime, time.Second)
 	r.boolean("SESSION_REFRESH_EACH_REQUEST", &o.NoRefreshEachRequest, true)
 
 	if v, ok := r.get("SESSION_KEY_PREFIX"); ok {
@@ -193,7 +193,7 @@ func OptionsFromLookup(lookup func(string) (string, bool), prefix string) (Optio
 	r.nonNegative("SESSION_CLEANUP_N_REQUESTS", &o.CleanupNRequests, "an integer >= 0: clean up about once every N requests (0: off)")
 	r.nonNegative("SESSION_MEMORY_MAX_ENTRIES", &o.MemoryMaxEntries, "an integer >= 0: the memory store's bound (0: unlimited)")
 
-	r.duration("SESSION_STORE_TIMEOUT", &o.StoreTimeout)
+	r.duration("SESSION_STORE_TIMEOUT", &o.StoreTimeout, time.Millisecond)
 	r.positive("SESSION_MAX_SIZE", &o.MaxSize, "a positive integer: the largest encoded session in bytes (default 1048576)")
 	r.positive("SESSION_MAX_RETRIES", &o.MaxRetries, "a positive integer: retries after a concurrent write (default 10)")
 
@@ -316,8 +316,8 @@ func (r *envReader) positive(name string, dst *int, want string) {
 }
 
 // duration parses integer seconds, fractional seconds or a Go duration; the
-// result must be positive.
-func (r *envReader) duration(name string, dst *time.Duration) {
+// result must be positive and at least least (a shorter one cannot work).
+func (r *envReader) duration(name string, dst *time.Duration, least time.Duration) {
 	v, ok := r.get(name)
 	if !ok {
 		return
@@ -325,6 +325,10 @@ func (r *envReader) duration(name string, dst *time.Duration) {
 	d, good := parseDuration(v)
 	if !good || d <= 0 {
 		r.fail(name, v, "a positive number of seconds (3600, 90.7) or a Go duration (720h, 1h30m)", false)
+		return
+	}
+	if d < least {
+		r.fail(name, v, "a positive duration of at least "+least.String()+" (a shorter one cannot work)", false)
 		return
 	}
 	*dst = d
