@@ -16,23 +16,10 @@ func createdAt(entries []wire.Entry) (created any, t time.Time, ok bool) {
 	if err != nil {
 		return nil, time.Time{}, false
 	}
-	if n, isInt := asInt(v); isInt {
+	if n, isInt := wire.AsInt(v); isInt {
 		return v, time.Unix(n, 0), true
 	}
 	return v, time.Time{}, false
-}
-
-// asInt reads the integer forms a creation time can be stored in.
-func asInt(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int64:
-		return x, true
-	case uint64:
-		return int64(x), x < 1<<63
-	case float64:
-		return int64(x), x == float64(int64(x))
-	}
-	return 0, false
 }
 
 // ttl is the store expiry for a write or refresh now: the base expiry, cut
