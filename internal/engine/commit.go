@@ -168,7 +168,7 @@ func (r *Request) commitOpen() error {
 // expires the cookie, which Flask-Session does even when the client had none.
 func (r *Request) delete() error {
 	e := r.e
-	ctx, c := r.ctx(true)
+	ctx, c := r.writeCtx()
 	defer r.done(c)
 	if !r.isNew {
 		if err := e.store.Delete(ctx, r.storeKey()); err != nil {
@@ -198,7 +198,7 @@ func (r *Request) write() error {
 	if e.cas != nil && !r.isNew {
 		r.dropped, err = e.swap(r, key, data, ttl)
 	} else {
-		ctx, c := r.ctx(true)
+		ctx, c := r.writeCtx()
 		if e.cas == nil {
 			err = e.store.Save(ctx, key, data, ttl)
 		} else {
@@ -223,7 +223,7 @@ func (r *Request) write() error {
 // store has one, else a rewrite of the bytes as loaded.
 func (r *Request) touch() error {
 	e := r.e
-	ctx, c := r.ctx(true)
+	ctx, c := r.writeCtx()
 	defer r.done(c)
 	var err error
 	if e.toucher != nil {

@@ -66,7 +66,7 @@ func (r *Request) pastDeadline(sid, key string, entries []wire.Entry) bool {
 	}
 	e.log.Info("ginsession: session reached its absolute lifetime; starting a new session",
 		"sid", LogSID(sid), "created", created, "absolute_lifetime", e.cfg.Absolute)
-	ctx, c := r.ctx(false)
+	ctx, c := r.readCtx()
 	defer r.done(c)
 	if err := e.store.Delete(ctx, key); err != nil {
 		e.log.Warn("ginsession: could not delete an expired session", "err", clean(err))

@@ -51,7 +51,7 @@ func (e *Engine) swap(r *Request, key string, data []byte, ttl time.Duration) (d
 	e.qmu.Unlock()
 
 	if !lead {
-		ctx, c := r.ctx(true)
+		ctx, c := r.writeCtx()
 		lead, err = e.wait(ctx, q, key, p)
 		r.done(c)
 		if !lead {
@@ -121,7 +121,7 @@ func (e *Engine) lead(r *Request, q *queue, key string, p *pending, data []byte,
 		e.passLead(q, key)
 		e.qmu.Unlock()
 	}()
-	ctx, c := r.ctx(true)
+	ctx, c := r.writeCtx()
 	defer r.done(c)
 	if len(batch) > 1 {
 		entries := slices.Clone(r.entries)

@@ -84,8 +84,8 @@ type handout struct {
 // previous is the id a Regenerate or Destroy moved the session away from.
 type previous struct {
 	key     string
-	version any  // its compare-and-swap version as loaded
-	forward bool // Regenerate: carry concurrent writes to the new id; Destroy: drop them
+	version any       // its compare-and-swap version as loaded
+	writes  oldWrites // what becomes of concurrent writes to it
 }
 
 // cookieOut is a Set-Cookie decided by a commit and not yet put in the
@@ -167,14 +167,21 @@ type call struct {
 	start  time.Time
 }
 
-// ctx returns the context of one store call, whose deadline is what is left
-// of the request's budget; writes are not cancelled by the client going
-// away. The caller must pass it to done after the store call.
-func (r *Request) ctx(write bool) (context.Context, call) {
-	base := r.http.Context()
-	if write {
-		base = detached(base)
-	}
+// readCtx returns the context of a store call that reads, whose deadline
+// is what is left of the request's budget; it ends with the request.
+func (r *Request) readCtx() (context.Context, call) {
+	return r.budget(r.http.Context())
+}
+
+// writeCtx is readCtx for a write: a client that goes away must not cancel
+// a write half-way.
+func (r *Request) writeCtx() (context.Context, call) {
+	return r.budget(detached(r.http.Context()))
+}
+
+// budget gives base the deadline left in the request's budget. The caller
+// passes the call to done after the store call.
+func (r *Request) budget(base context.Context) (context.Context, call) {
 	left := r.e.cfg.Timeout - r.spent
 	if left <= 0 {
 		left = time.Nanosecond // already spent: fail at once
@@ -247,7 +254,7 @@ func (r *Request) load() {
 
 // fetch loads key with its version where the store has compare-and-swap.
 func (r *Request) fetch(key string) (data []byte, found bool, err error) {
-	ctx, c := r.ctx(false)
+	ctx, c := r.readCtx()
 	defer r.done(c)
 	if r.e.cas != nil {
 		rec, err := r.e.cas.LoadVersion(ctx, key, r.e.loadRefresh())
@@ -533,17 +540,25 @@ func (r *Request) Destroy() {
 		return
 	}
 	r.clear()
-	r.moveTo(false)
+	r.moveTo(dropOld)
 }
 
-// moveTo gives the session a new id; the old entry is removed by the commit
-// (and, with forward, concurrent writes to it are carried to the new id).
-func (r *Request) moveTo(forward bool) {
+// oldWrites is what becomes of concurrent writes to an id the session
+// moved away from.
+type oldWrites uint8
+
+const (
+	dropOld    oldWrites = iota // Destroy: a logout drops them
+	forwardOld                  // Regenerate: they are carried to the new id
+)
+
+// moveTo gives the session a new id; the old entry is removed by the commit.
+func (r *Request) moveTo(old oldWrites) {
 	if !r.isNew {
 		if r.prev == nil {
 			r.prev = &previous{key: r.storeKey(), version: r.version}
 		}
-		r.prev.forward = forward
+		r.prev.writes = old
 	}
 	r.sid, r.key = cookie.NewID(r.e.cfg.IDLength), ""
 	r.isNew, r.version, r.fresh = true, nil, false
@@ -566,7 +581,7 @@ func (r *Request) Regenerate() error {
 	if r.isNew && r.empty() {
 		return nil // nothing to protect yet, as in Flask-Session
 	}
-	r.moveTo(true)
+	r.moveTo(forwardOld)
 	return nil
 }
 
