@@ -287,6 +287,9 @@ func decodeValue(f Format, raw string) (any, error) {
 		if err == nil && d.pos != len(raw) {
 			err = d.errorf("trailing bytes in a stored value at offset %d", d.pos)
 		}
+		if probeHook != nil {
+			probeHook(d.probes)
+		}
 		return v, err
 	case JSON:
 		d := jsonDecoder{src: raw, maxDepth: DefaultMaxDepth, budget: math.MaxInt}
@@ -352,9 +355,11 @@ const linearKeys = 16
 
 // entrySet adds decoded top-level items to a session, replacing the value of
 // an earlier item with the same key (the position of the first one is kept,
-// as in a Python dict): a scan of the first few, then a hash index.
+// as in a Python dict): a scan of the first few, then a hash index. probes
+// counts key comparisons and index operations (the complexity tests read it).
 type entrySet struct {
-	index map[hkey]int
+	index  map[hkey]int
+	probes int
 }
 
 func entryKey(e *Entry) (hkey, bool) {
@@ -371,6 +376,7 @@ func (x *entrySet) add(entries []Entry, e Entry) []Entry {
 	}
 	if x.index == nil {
 		for i := range entries {
+			x.probes++
 			if k2, ok2 := entryKey(&entries[i]); ok2 && k2 == k {
 				replaceValue(&entries[i], &e)
 				return entries
@@ -381,11 +387,13 @@ func (x *entrySet) add(entries []Entry, e Entry) []Entry {
 		}
 		x.index = make(map[hkey]int, 2*len(entries))
 		for i := range entries {
+			x.probes++
 			if k2, ok2 := entryKey(&entries[i]); ok2 {
 				x.index[k2] = i
 			}
 		}
 	}
+	x.probes++
 	if i, dup := x.index[k]; dup {
 		replaceValue(&entries[i], &e)
 		return entries
@@ -401,17 +409,39 @@ func replaceValue(dst, src *Entry) {
 
 // mapSet is entrySet for nested ordered maps.
 type mapSet struct {
-	index map[hkey]int
+	keys   []hkey // the keys of out, while there are few
+	index  map[hkey]int
+	probes int
 }
 
 func (x *mapSet) add(out Map, k, v any) Map {
 	h, ok := hashKey(k)
 	if !ok {
+		x.keys = append(x.keys, hkey{kind: 255}) // NaN: equal to nothing
 		return append(out, MapItem{Key: k, Value: v})
 	}
 	if x.index == nil {
-		x.index = make(map[hkey]int)
+		for i := range x.keys {
+			x.probes++
+			if x.keys[i] == h {
+				out[i].Value = v
+				return out
+			}
+		}
+		if len(x.keys) < linearKeys {
+			x.keys = append(x.keys, h)
+			return append(out, MapItem{Key: k, Value: v})
+		}
+		x.index = make(map[hkey]int, 2*len(x.keys))
+		for i, kh := range x.keys {
+			x.probes++
+			if kh.kind != 255 {
+				x.index[kh] = i
+			}
+		}
+		x.keys = nil
 	}
+	x.probes++
 	if i, dup := x.index[h]; dup {
 		out[i].Value = v
 		return out
@@ -419,3 +449,6 @@ func (x *mapSet) add(out Map, k, v any) Map {
 	x.index[h] = len(out)
 	return append(out, MapItem{Key: k, Value: v})
 }
+
+// probeHook, when set (by tests), receives the key probes of each decode.
+var probeHook func(n int)
