@@ -23,6 +23,7 @@ import (
 	"math"
 	"math/big"
 	"time"
+	"unsafe"
 )
 
 // Map is an ordered map whose keys are not all strings: nested maps with int or
@@ -218,19 +219,24 @@ func encodeError(e *Entry, err error) error {
 }
 
 // Decode parses a stored session into dst[:0] (reusing its capacity) and
-// returns its entries. The entries keep substrings of one copy of src, so src
-// may be reused afterwards. A msgpack nil / JSON null top level returns
+// returns its entries. A msgpack nil / JSON null top level returns
 // (nil, ErrNil). Duplicate keys keep the first position and the last value,
 // as a Python dict does.
+//
+// Decode takes src over without copying it: the entries' keys, stored bytes
+// and decoded strings point into it, so the caller must not modify src
+// afterwards (a Store's Load result belongs to the caller: hand it over).
 func (f Format) Decode(dst []Entry, src []byte, lim Limits) ([]Entry, error) {
 	if err := lim.check(src); err != nil {
 		return nil, err
 	}
+	// Read-only from here on: the strings made of src are never written.
+	s := unsafe.String(unsafe.SliceData(src), len(src))
 	switch f {
 	case MsgPack:
-		return mpDecodeTop(dst, string(src), lim)
+		return mpDecodeTop(dst, s, lim)
 	case JSON:
-		return jsDecodeTop(dst, string(src), lim)
+		return jsDecodeTop(dst, s, lim)
 	}
 	return nil, fmt.Errorf("ginsession: decode with %v", f)
 }
