@@ -257,3 +257,21 @@ func TestLimits(t *testing.T) {
 		t.Errorf("JSON, 7 elements with a budget of 6: %v", err)
 	}
 }
+
+// TestTopLevelForeignDuplicates: non-string top-level keys are deduplicated
+// too (first position, last value), and never confused with string keys.
+func TestTopLevelForeignDuplicates(t *testing.T) {
+	// {1: "a", "1": "s", 1: "b", b"k": 1, b"k": 2}
+	src := []byte{0x85, 0x01, 0xa1, 'a', 0xa1, '1', 0xa1, 's', 0x01, 0xa1, 'b', 0xc4, 1, 'k', 0x01, 0xc4, 1, 'k', 0x02}
+	es, err := MsgPack.decode(nil, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 3 || es[0].Foreign != int64(1) || es[0].val != "b" || es[1].Key != "1" || es[1].val != "s" ||
+		string(es[2].Foreign.([]byte)) != "k" || es[2].val != int64(2) {
+		t.Errorf("got %s", fmtEntries(es))
+	}
+	if out, err := MsgPack.Encode(nil, es); err != nil || string(out) != "\x83\x01\xa1b\xa11\xa1s\xc4\x01k\x02" {
+		t.Errorf("rewrite %x, %v", out, err)
+	}
+}

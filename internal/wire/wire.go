@@ -361,11 +361,25 @@ const linearKeys = 16
 
 // entrySet adds decoded top-level items to a session, replacing the value of
 // an earlier item with the same key (the position of the first one is kept,
-// as in a Python dict): a scan of the first few, then a hash index. probes
-// counts key comparisons and index operations (the complexity tests read it).
+// as in a Python dict). For the first linearKeys items a 64-bit filter of
+// the string keys seen answers most lookups without comparing; past them a
+// hash index takes over. probes counts key comparisons and index operations
+// (the complexity tests read it).
 type entrySet struct {
+	seen   uint64 // filter bits of the string keys added
 	index  map[hkey]int
 	probes int
+}
+
+// keyBit is the filter bit of a string key.
+func keyBit(s string) uint64 {
+	h := uint(len(s))
+	if len(s) > 0 {
+		h = h*31 + uint(s[0])
+		h = h*31 + uint(s[len(s)/2])
+		h = h*31 + uint(s[len(s)-1])
+	}
+	return 1 << (h & 63)
 }
 
 func entryKey(e *Entry) (hkey, bool) {
@@ -376,16 +390,29 @@ func entryKey(e *Entry) (hkey, bool) {
 }
 
 func (x *entrySet) add(entries []Entry, e Entry) []Entry {
-	k, ok := entryKey(&e)
-	if !ok {
-		return append(entries, e)
-	}
 	if x.index == nil {
-		for i := range entries {
-			x.probes++
-			if k2, ok2 := entryKey(&entries[i]); ok2 && k2 == k {
-				replaceValue(&entries[i], &e)
-				return entries
+		if e.Foreign == nil {
+			bit := keyBit(e.Key)
+			if x.seen&bit != 0 {
+				for i := range entries {
+					x.probes++
+					if entries[i].Foreign == nil && entries[i].Key == e.Key {
+						replaceValue(&entries[i], &e)
+						return entries
+					}
+				}
+			}
+			x.seen |= bit
+		} else if k, ok := hashKey(e.Foreign); ok {
+			for i := range entries {
+				x.probes++
+				if entries[i].Foreign == nil {
+					continue
+				}
+				if k2, ok2 := hashKey(entries[i].Foreign); ok2 && k2 == k {
+					replaceValue(&entries[i], &e)
+					return entries
+				}
 			}
 		}
 		if len(entries) < linearKeys {
@@ -398,6 +425,10 @@ func (x *entrySet) add(entries []Entry, e Entry) []Entry {
 				x.index[k2] = i
 			}
 		}
+	}
+	k, ok := entryKey(&e)
+	if !ok {
+		return append(entries, e)
 	}
 	x.probes++
 	if i, dup := x.index[k]; dup {
