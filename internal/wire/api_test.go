@@ -78,6 +78,9 @@ func TestDecodeDetails(t *testing.T) {
 			t.Errorf("%q decoded", bad)
 		}
 	}
+	if es, err := JSON.decode(nil, []byte(`{"a":"\u00E9\u00e9"}`)); err != nil || es[0].val != "éé" {
+		t.Errorf("upper- and lower-case \\u escapes: %s, %v", fmtEntries(es), err)
+	}
 	type bigUint uint64
 	if v, err := MsgPack.Normalize(bigUint(math.MaxUint64)); err != nil || v != uint64(math.MaxUint64) {
 		t.Errorf("named uint64: %#v, %v", v, err)
