@@ -131,7 +131,8 @@ type Options struct {
 	StoreTimeout time.Duration
 	// MaxSize is SESSION_MAX_SIZE: the largest encoded session accepted, in
 	// bytes (default 1 MiB). A larger session is not saved; the request
-	// gets the ErrorHandler with an error matching ErrTooLarge.
+	// gets the ErrorHandler with an error matching ErrTooLarge. A stored
+	// value longer than twice MaxSize is not decoded (a new session starts).
 	MaxSize int
 	// MaxRetries is SESSION_MAX_RETRIES: how many times a write that lost a
 	// compare-and-swap race is reapplied on fresh data (default 10).
