@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -104,4 +105,34 @@ func BenchmarkMemory(b *testing.B) {
 			runWorkload(b, r, "/"+wl, cookie)
 		})
 	}
+}
+
+// BenchmarkMemoryRead10Keys is the read workload (one GetString) over a
+// typical 10-key session: only the value read is decoded.
+func BenchmarkMemoryRead10Keys(b *testing.B) {
+	store := memstore.New(memstore.Options{})
+	defer store.Close()
+	r := benchEngine(b, store)
+	r.GET("/seed10", func(c *gin.Context) {
+		s := Default(c)
+		s.Set("user_id", 12345)
+		s.Set("user", "alice")
+		s.Set("email", "alice@example.com")
+		s.Set("logged_in", true)
+		s.Set("csrf_token", "3f9a0c1e5b7d4a2f8e6c0b1d9a7f5e3c")
+		s.Set("cart", []any{"apple", "banana", 3})
+		s.Set("score", 98.5)
+		s.Set("prefs", map[string]any{"theme": "dark", "lang": "en"})
+		s.Set("last_seen", time.Date(2024, 3, 26, 12, 34, 56, 0, time.UTC))
+	})
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, httptest.NewRequest("GET", "/seed10", nil))
+	cookie := ""
+	for _, c := range w.Result().Cookies() {
+		cookie = c.Name + "=" + c.Value
+	}
+	if cookie == "" {
+		b.Fatal("no cookie")
+	}
+	runWorkload(b, r, "/read", cookie)
 }

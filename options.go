@@ -22,7 +22,8 @@ import (
 // DefaultOptions returns the defaults filled in.
 type Options struct {
 	// Type is SESSION_TYPE: null, memory, redis, memcached, filesystem,
-	// mongodb, sqlalchemy (alias gorm), or any name passed to Register.
+	// mongodb, sqlalchemy (alias gorm), dynamodb, or any name passed to
+	// Register.
 	// Default "null", as in Flask-Session. Ignored when Store is set.
 	Type string
 	// Store, when set, is used instead of building one from Type, e.g.
@@ -101,6 +102,22 @@ type Options struct {
 	SQLAlchemy string
 	// SQLAlchemyTable is SESSION_SQLALCHEMY_TABLE (default sessions).
 	SQLAlchemyTable string
+	// SQLAlchemySchema is SESSION_SQLALCHEMY_SCHEMA: the PostgreSQL schema,
+	// or the MySQL/MariaDB database, the table lives in (default: the
+	// connection's). It must exist.
+	SQLAlchemySchema string
+	// SQLAlchemySequence is SESSION_SQLALCHEMY_SEQUENCE: a sequence the id
+	// of new rows is drawn from, as Flask-SQLAlchemy's Sequence column
+	// (PostgreSQL; MariaDB when id does not auto-increment; ignored on
+	// SQLite). Default: none.
+	SQLAlchemySequence string
+	// DynamoDB is SESSION_DYNAMODB: the DynamoDB endpoint URL, e.g.
+	// http://localhost:8000 for DynamoDB Local (default: the AWS endpoint of
+	// the region). Region and credentials come from the AWS default chain
+	// (AWS_REGION, AWS_ACCESS_KEY_ID, AWS_PROFILE, the instance role...).
+	DynamoDB string
+	// DynamoDBTable is SESSION_DYNAMODB_TABLE (default Sessions).
+	DynamoDBTable string
 	// CleanupNRequests is SESSION_CLEANUP_N_REQUESTS: on average once every
 	// N requests, expired entries are removed in the background (stores
 	// implementing backends.Cleaner). 0: off.
@@ -114,7 +131,8 @@ type Options struct {
 	StoreTimeout time.Duration
 	// MaxSize is SESSION_MAX_SIZE: the largest encoded session accepted, in
 	// bytes (default 1 MiB). A larger session is not saved; the request
-	// gets the ErrorHandler with an error matching ErrTooLarge.
+	// gets the ErrorHandler with an error matching ErrTooLarge. A stored
+	// value longer than twice MaxSize is not decoded (a new session starts).
 	MaxSize int
 	// MaxRetries is SESSION_MAX_RETRIES: how many times a write that lost a
 	// compare-and-swap race is reapplied on fresh data (default 10).

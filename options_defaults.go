@@ -32,6 +32,7 @@ const (
 	defaultMongoDBCollect      = "sessions"
 	defaultSQLAlchemy          = "sqlite:///flask_session.db"
 	defaultSQLAlchemyTable     = "sessions"
+	defaultDynamoDBTable       = "Sessions"
 	defaultStoreTimeout        = 3 * time.Second // ours
 	defaultMaxSize             = 1 << 20         // ours
 	defaultMaxRetries          = 10              // ours
@@ -78,6 +79,7 @@ func DefaultOptions() Options {
 		MongoDBCollect:      defaultMongoDBCollect,
 		SQLAlchemy:          defaultSQLAlchemy,
 		SQLAlchemyTable:     defaultSQLAlchemyTable,
+		DynamoDBTable:       defaultDynamoDBTable,
 		StoreTimeout:        defaultStoreTimeout,
 		MaxSize:             defaultMaxSize,
 		MaxRetries:          defaultMaxRetries,
@@ -108,6 +110,7 @@ func (o Options) withDefaults() Options {
 	setS(&o.MongoDBCollect, d.MongoDBCollect)
 	setS(&o.SQLAlchemy, d.SQLAlchemy)
 	setS(&o.SQLAlchemyTable, d.SQLAlchemyTable)
+	setS(&o.DynamoDBTable, d.DynamoDBTable)
 	if o.Lifetime == 0 {
 		o.Lifetime = d.Lifetime
 	}
@@ -140,21 +143,25 @@ func (o Options) withDefaults() Options {
 // as is (the registry knows it as an alias of "sqlalchemy").
 func (o Options) backendConfig() backends.Config {
 	return backends.Config{
-		Type:             strings.ToLower(strings.TrimSpace(o.Type)),
-		KeyPrefix:        o.KeyPrefix,
-		Redis:            o.Redis,
-		Memcached:        o.Memcached,
-		FileDir:          o.FileDir,
-		FileThreshold:    o.FileThreshold,
-		FileMode:         o.FileMode,
-		MongoDB:          o.MongoDB,
-		MongoDBDB:        o.MongoDBDB,
-		MongoDBCollect:   o.MongoDBCollect,
-		SQLAlchemy:       o.SQLAlchemy,
-		SQLAlchemyTable:  o.SQLAlchemyTable,
-		CleanupNRequests: o.CleanupNRequests,
-		MemoryMaxEntries: o.MemoryMaxEntries,
-		Logger:           o.Logger,
+		Type:               strings.ToLower(strings.TrimSpace(o.Type)),
+		KeyPrefix:          o.KeyPrefix,
+		Redis:              o.Redis,
+		Memcached:          o.Memcached,
+		FileDir:            o.FileDir,
+		FileThreshold:      o.FileThreshold,
+		FileMode:           o.FileMode,
+		MongoDB:            o.MongoDB,
+		MongoDBDB:          o.MongoDBDB,
+		MongoDBCollect:     o.MongoDBCollect,
+		SQLAlchemy:         o.SQLAlchemy,
+		SQLAlchemyTable:    o.SQLAlchemyTable,
+		SQLAlchemySchema:   o.SQLAlchemySchema,
+		SQLAlchemySequence: o.SQLAlchemySequence,
+		DynamoDB:           o.DynamoDB,
+		DynamoDBTable:      o.DynamoDBTable,
+		CleanupNRequests:   o.CleanupNRequests,
+		MemoryMaxEntries:   o.MemoryMaxEntries,
+		Logger:             o.Logger,
 	}
 }
 
@@ -211,9 +218,13 @@ func (o Options) Validate() error {
 	}
 	if v.Lifetime < 0 {
 		add("Lifetime (PERMANENT_SESSION_LIFETIME) = %v: want a positive duration (0 means the default, 31 days)", v.Lifetime)
+	} else if v.Lifetime < time.Second {
+		add("Lifetime (PERMANENT_SESSION_LIFETIME) = %v: want at least 1s (stores and cookies count expiry in whole seconds)", v.Lifetime)
 	}
 	if v.StoreTimeout < 0 {
 		add("StoreTimeout (SESSION_STORE_TIMEOUT) = %v: want a positive duration (0 means the default, 3s)", v.StoreTimeout)
+	} else if v.StoreTimeout < time.Millisecond {
+		add("StoreTimeout (SESSION_STORE_TIMEOUT) = %v: want at least 1ms (no store answers sooner; every request would fail)", v.StoreTimeout)
 	}
 	if v.MaxSize < 0 {
 		add("MaxSize (SESSION_MAX_SIZE) = %d: want a positive number of bytes (0 means the default, 1 MiB)", v.MaxSize)
@@ -264,6 +275,16 @@ func (o Options) Validate() error {
 	}
 	if v.CookiePartitioned && !v.CookieSecure {
 		add("CookiePartitioned (SESSION_COOKIE_PARTITIONED) needs CookieSecure (SESSION_COOKIE_SECURE=true): browsers reject Partitioned cookies without Secure")
+	}
+	switch {
+	case strings.HasPrefix(v.CookieName, "__Host-"):
+		if !v.CookieSecure || v.CookieDomain != "" || v.CookiePath != "/" {
+			add("CookieName (SESSION_COOKIE_NAME) = %q: browsers accept a __Host- cookie only with Secure (SESSION_COOKIE_SECURE=true), no Domain (SESSION_COOKIE_DOMAIN) and Path \"/\" (SESSION_COOKIE_PATH); have Secure=%v, Domain=%q, Path=%q", v.CookieName, v.CookieSecure, v.CookieDomain, v.CookiePath)
+		}
+	case strings.HasPrefix(v.CookieName, "__Secure-"):
+		if !v.CookieSecure {
+			add("CookieName (SESSION_COOKIE_NAME) = %q: browsers accept a __Secure- cookie only with Secure (SESSION_COOKIE_SECURE=true)", v.CookieName)
+		}
 	}
 	if !validCookieName(v.CookieName) {
 		add("CookieName (SESSION_COOKIE_NAME) = %q: want a cookie name: printable ASCII without spaces or any of ()<>@,;:\\\"/[]?={}", v.CookieName)

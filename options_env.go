@@ -62,7 +62,13 @@ func OptionsFromEnv() (Options, error) {
 //     (default APPLICATION_ROOT, then "/"), SESSION_REDIS,
 //     SESSION_MEMCACHED, SESSION_FILE_DIR, SESSION_MONGODB,
 //     SESSION_MONGODB_DB, SESSION_MONGODB_COLLECT, SESSION_SQLALCHEMY
-//     (default SQLALCHEMY_DATABASE_URI), SESSION_SQLALCHEMY_TABLE;
+//     (default SQLALCHEMY_DATABASE_URI), SESSION_SQLALCHEMY_TABLE,
+//     SESSION_SQLALCHEMY_SCHEMA, SESSION_SQLALCHEMY_SEQUENCE,
+//     SESSION_DYNAMODB (an http or https endpoint URL),
+//     SESSION_DYNAMODB_TABLE (a DynamoDB table name);
+//   - Flask-Session settings without a Go meaning, which are errors when
+//     set, saying what to use instead: SESSION_SQLALCHEMY_BIND_KEY,
+//     SESSION_CACHELIB and SESSION_TYPE=cachelib;
 //   - SECRET_KEY_FALLBACKS: comma-separated, or a JSON or Python list
 //     literal such as ["old1", "old2"] (for keys that contain commas);
 //   - booleans (true/false, 1/0, yes/no, on/off, any case):
@@ -111,7 +117,7 @@ func OptionsFromLookup(lookup func(string) (string, bool), prefix string) (Optio
 	}
 	r.boolean("SESSION_USE_SIGNER", &o.UseSigner, false)
 	r.boolean("SESSION_PERMANENT", &o.NonPermanent, true)
-	r.duration("PERMANENT_SESSION_LIFETIME", &o.Lifetime)
+	r.duration("PERMANENT_SESSION_LIFETIME", &o.Lifetime, time.Second)
 	r.boolean("SESSION_REFRESH_EACH_REQUEST", &o.NoRefreshEachRequest, true)
 
 	if v, ok := r.get("SESSION_KEY_PREFIX"); ok {
@@ -183,10 +189,11 @@ func OptionsFromLookup(lookup func(string) (string, bool), prefix string) (Optio
 		r.str("SQLALCHEMY_DATABASE_URI", &o.SQLAlchemy)
 	}
 	r.str("SESSION_SQLALCHEMY_TABLE", &o.SQLAlchemyTable)
+	r.flask08(&o)
 	r.nonNegative("SESSION_CLEANUP_N_REQUESTS", &o.CleanupNRequests, "an integer >= 0: clean up about once every N requests (0: off)")
 	r.nonNegative("SESSION_MEMORY_MAX_ENTRIES", &o.MemoryMaxEntries, "an integer >= 0: the memory store's bound (0: unlimited)")
 
-	r.duration("SESSION_STORE_TIMEOUT", &o.StoreTimeout)
+	r.duration("SESSION_STORE_TIMEOUT", &o.StoreTimeout, time.Millisecond)
 	r.positive("SESSION_MAX_SIZE", &o.MaxSize, "a positive integer: the largest encoded session in bytes (default 1048576)")
 	r.positive("SESSION_MAX_RETRIES", &o.MaxRetries, "a positive integer: retries after a concurrent write (default 10)")
 
@@ -309,8 +316,8 @@ func (r *envReader) positive(name string, dst *int, want string) {
 }
 
 // duration parses integer seconds, fractional seconds or a Go duration; the
-// result must be positive.
-func (r *envReader) duration(name string, dst *time.Duration) {
+// result must be positive and at least least (a shorter one cannot work).
+func (r *envReader) duration(name string, dst *time.Duration, least time.Duration) {
 	v, ok := r.get(name)
 	if !ok {
 		return
@@ -318,6 +325,10 @@ func (r *envReader) duration(name string, dst *time.Duration) {
 	d, good := parseDuration(v)
 	if !good || d <= 0 {
 		r.fail(name, v, "a positive number of seconds (3600, 90.7) or a Go duration (720h, 1h30m)", false)
+		return
+	}
+	if d < least {
+		r.fail(name, v, "a positive duration of at least "+least.String()+" (a shorter one cannot work)", false)
 		return
 	}
 	*dst = d

@@ -47,6 +47,7 @@ func TestOptionsDefaults(t *testing.T) {
 		MongoDBCollect:      "sessions",
 		SQLAlchemy:          "sqlite:///flask_session.db",
 		SQLAlchemyTable:     "sessions",
+		DynamoDBTable:       "Sessions",
 		StoreTimeout:        3 * time.Second,
 		MaxSize:             1 << 20,
 		MaxRetries:          10,
@@ -99,12 +100,16 @@ func TestOptionsBackendConfig(t *testing.T) {
 	o.FileThreshold, o.FileMode = 7, 0o640
 	o.MongoDB, o.MongoDBDB, o.MongoDBCollect = "mongodb://m", "db", "coll"
 	o.SQLAlchemy, o.SQLAlchemyTable = "postgresql://x", "tbl"
+	o.DynamoDB, o.DynamoDBTable = "http://d:8000", "dt"
+	o.SQLAlchemySchema, o.SQLAlchemySequence = "sch", "seq"
 	o.CleanupNRequests, o.MemoryMaxEntries = 5, 6
 	cfg := o.backendConfig()
 	want := backends.Config{
 		Type: "gorm", KeyPrefix: "p:", Redis: "redis://r", Memcached: "m:1,m:2", FileDir: "/tmp/s",
 		FileThreshold: 7, FileMode: 0o640, MongoDB: "mongodb://m", MongoDBDB: "db", MongoDBCollect: "coll",
-		SQLAlchemy: "postgresql://x", SQLAlchemyTable: "tbl", CleanupNRequests: 5, MemoryMaxEntries: 6,
+		SQLAlchemy: "postgresql://x", SQLAlchemyTable: "tbl", DynamoDB: "http://d:8000", DynamoDBTable: "dt",
+		SQLAlchemySchema: "sch", SQLAlchemySequence: "seq",
+		CleanupNRequests: 5, MemoryMaxEntries: 6,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("backendConfig() =\n%+v\nwant\n%+v", cfg, want)
@@ -175,7 +180,14 @@ func TestOptionsValidate(t *testing.T) {
 		{"cookie name semicolon", func(o *Options) { o.CookieName = "a;b" }, "SESSION_COOKIE_NAME"},
 		{"cookie name equals", func(o *Options) { o.CookieName = "a=b" }, "SESSION_COOKIE_NAME"},
 		{"cookie name unicode", func(o *Options) { o.CookieName = "sé" }, "SESSION_COOKIE_NAME"},
-		{"cookie name ok", func(o *Options) { o.CookieName = "__Host-sess_1.x" }, ""},
+		{"cookie name ok", func(o *Options) { o.CookieName, o.CookieSecure = "__Host-sess_1.x", true }, ""},
+		{"__Host- without Secure", func(o *Options) { o.CookieName = "__Host-s" }, "__Host- cookie only with Secure"},
+		{"__Host- with a Domain", func(o *Options) { o.CookieName, o.CookieSecure, o.CookieDomain = "__Host-s", true, "example.com" }, "no Domain"},
+		{"__Host- with a Path", func(o *Options) { o.CookieName, o.CookieSecure, o.CookiePath = "__Host-s", true, "/app" }, `Path "/"`},
+		{"__Secure- without Secure", func(o *Options) { o.CookieName = "__Secure-s" }, "__Secure- cookie only with Secure"},
+		{"__Secure- with Secure", func(o *Options) { o.CookieName, o.CookieSecure, o.CookieDomain = "__Secure-s", true, "example.com" }, ""},
+		{"lifetime under a second", func(o *Options) { o.Lifetime = 500 * time.Millisecond }, "at least 1s"},
+		{"timeout under a millisecond", func(o *Options) { o.StoreTimeout = 500 * time.Microsecond }, "at least 1ms"},
 		{"cookie path relative", func(o *Options) { o.CookiePath = "app" }, "SESSION_COOKIE_PATH"},
 		{"cookie path semicolon", func(o *Options) { o.CookiePath = "/a;b" }, "SESSION_COOKIE_PATH"},
 		{"cookie domain semicolon", func(o *Options) { o.CookieDomain = "a.com; x" }, "SESSION_COOKIE_DOMAIN"},
@@ -350,6 +362,10 @@ func TestEnvEachVariable(t *testing.T) {
 		{envMap{"SQLALCHEMY_DATABASE_URI": "mysql://c/d"}, func(o Options) bool { return o.SQLAlchemy == "mysql://c/d" }},
 		{envMap{"SQLALCHEMY_DATABASE_URI": "mysql://c/d", "SESSION_SQLALCHEMY": "sqlite:///x.db"}, func(o Options) bool { return o.SQLAlchemy == "sqlite:///x.db" }},
 		{envMap{"SESSION_SQLALCHEMY_TABLE": "web_sessions"}, func(o Options) bool { return o.SQLAlchemyTable == "web_sessions" }},
+		{envMap{"SESSION_SQLALCHEMY_SCHEMA": "flask"}, func(o Options) bool { return o.SQLAlchemySchema == "flask" }},
+		{envMap{"SESSION_SQLALCHEMY_SEQUENCE": "sessions_id_seq"}, func(o Options) bool { return o.SQLAlchemySequence == "sessions_id_seq" }},
+		{envMap{"SESSION_DYNAMODB": "http://localhost:8000"}, func(o Options) bool { return o.DynamoDB == "http://localhost:8000" }},
+		{envMap{"SESSION_DYNAMODB_TABLE": "WebSessions"}, func(o Options) bool { return o.DynamoDBTable == "WebSessions" }},
 		{envMap{"SESSION_CLEANUP_N_REQUESTS": "100"}, func(o Options) bool { return o.CleanupNRequests == 100 }},
 		{envMap{"SESSION_CLEANUP_N_REQUESTS": "0"}, func(o Options) bool { return o.CleanupNRequests == 0 }},
 		{envMap{"SESSION_STORE_TIMEOUT": "500ms"}, func(o Options) bool { return o.StoreTimeout == 500*time.Millisecond }},
@@ -419,6 +435,10 @@ func TestEnvBadValues(t *testing.T) {
 		{"SESSION_MEMORY_MAX_ENTRIES", "-2", ">= 0"},
 		{"SESSION_STORE_TIMEOUT", "soon", "Go duration"},
 		{"SESSION_STORE_TIMEOUT", "0s", "positive"},
+		{"SESSION_STORE_TIMEOUT", "500us", "at least 1ms"},
+		{"SESSION_STORE_TIMEOUT", "0.0001", "at least 1ms"},
+		{"PERMANENT_SESSION_LIFETIME", "0.5", "at least 1s"},
+		{"PERMANENT_SESSION_LIFETIME", "999ms", "at least 1s"},
 		{"SESSION_MAX_SIZE", "1MB", "positive integer"},
 		{"SESSION_MAX_SIZE", "0", "positive integer"},
 		{"SESSION_MAX_RETRIES", "-1", "positive integer"},
@@ -461,9 +481,9 @@ func TestEnvAllBadReportedAtOnce(t *testing.T) {
 		"SESSION_PERMANENT":       "maybe",
 		"SESSION_ID_LENGTH":       "x",
 		"SESSION_FILE_MODE":       "rwx",
-		"SESSION_COOKIE_SAMESITE": "none", // valid, but needs Secure: Validate
-		"SESSION_USE_SIGNER":      "true", // no SECRET_KEY: Validate
-		"SESSION_TYPE":            "cachelib",
+		"SESSION_COOKIE_SAMESITE": "none",      // valid, but needs Secure: Validate
+		"SESSION_USE_SIGNER":      "true",      // no SECRET_KEY: Validate
+		"SESSION_TYPE":            "couchbase", // not registered: Validate
 	}
 	_, err := OptionsFromLookup(env.lookup, "")
 	checkPrefixed(t, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/ginsession/ginsession/internal/cookie"
+	"github.com/ginsession/ginsession/internal/seal"
 )
 
 // flaskStored is one serialization vector's stored value: what Flask-Session
@@ -167,5 +168,37 @@ func TestReadOnlyRequestDecodesOnlyWhatItReads(t *testing.T) {
 				t.Errorf("decoded %v, want only [user]", decoded)
 			}
 		})
+	}
+}
+
+// TestStoredValueOverTwiceMaxSizeNotDecoded: a stored value longer than
+// twice SESSION_MAX_SIZE (plus the encryption overhead) is not decoded: the
+// request gets a new session (and a warning is logged); one within the
+// bound loads.
+func TestStoredValueOverTwiceMaxSizeNotDecoded(t *testing.T) {
+	const maxSize = 1024
+	a := newTestApp(t, Options{MaxSize: maxSize}, false, func(r *gin.Engine) {
+		r.GET("/new", func(c *gin.Context) {
+			if Default(c).IsNew() {
+				c.String(200, "new")
+			} else {
+				c.String(200, "loaded")
+			}
+		})
+	})
+	for _, c := range []struct {
+		size int
+		want string
+	}{{2*maxSize + seal.Overhead, "loaded"}, {2*maxSize + seal.Overhead + 1, "new"}} {
+		// {"pad": "<string>"}: 1 + 4 + 3 (str16 header) bytes of framing.
+		pad := c.size - 8
+		value := append([]byte{0x81, 0xa3, 'p', 'a', 'd', 0xda, byte(pad >> 8), byte(pad)}, bytes.Repeat([]byte{'x'}, pad)...)
+		sid := cookie.NewID(32)
+		if err := a.mem.Save(t.Context(), a.mw.key(sid), value, 3600e9); err != nil {
+			t.Fatal(err)
+		}
+		if got := a.do("GET", "/new", "session="+sid).Body.String(); got != c.want {
+			t.Errorf("%d-byte stored value (MaxSize %d): %s, want %s", c.size, maxSize, got, c.want)
+		}
 	}
 }

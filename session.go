@@ -133,7 +133,7 @@ func (s *Session) GetString(key string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return asString(v)
+	return wire.AsString(v)
 }
 
 // GetInt returns the integer stored under key, whatever msgpack width it was
@@ -143,7 +143,7 @@ func (s *Session) GetInt(key string) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	return asInt(v)
+	return wire.AsInt(v)
 }
 
 // GetBool returns the boolean stored under key.
@@ -152,7 +152,7 @@ func (s *Session) GetBool(key string) (bool, bool) {
 	if !ok {
 		return false, false
 	}
-	return asBool(v)
+	return wire.AsBool(v)
 }
 
 // GetFloat returns the number stored under key as a float64.
@@ -161,7 +161,7 @@ func (s *Session) GetFloat(key string) (float64, bool) {
 	if !ok {
 		return 0, false
 	}
-	return asFloat(v)
+	return wire.AsFloat(v)
 }
 
 // GetTime returns the time stored under key: a msgpack timestamp, or an
@@ -171,7 +171,7 @@ func (s *Session) GetTime(key string) (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	return asTime(v)
+	return wire.AsTime(v)
 }
 
 // GetAs decodes the value stored under key into a T (typically a struct,

@@ -149,6 +149,17 @@ type Config struct {
 	SQLAlchemy string
 	// SQLAlchemyTable is SESSION_SQLALCHEMY_TABLE (default sessions).
 	SQLAlchemyTable string
+	// SQLAlchemySchema is SESSION_SQLALCHEMY_SCHEMA: the PostgreSQL schema
+	// or MySQL database of the table (default: the connection's).
+	SQLAlchemySchema string
+	// SQLAlchemySequence is SESSION_SQLALCHEMY_SEQUENCE: a sequence new
+	// rows' ids come from (default: none, the id column's own default).
+	SQLAlchemySequence string
+	// DynamoDB is SESSION_DYNAMODB, an endpoint URL (default: the AWS
+	// default endpoint of the configured region).
+	DynamoDB string
+	// DynamoDBTable is SESSION_DYNAMODB_TABLE (default Sessions).
+	DynamoDBTable string
 	// CleanupNRequests is SESSION_CLEANUP_N_REQUESTS (0: off).
 	CleanupNRequests int
 	// MemoryMaxEntries bounds the memory store (0: unlimited).

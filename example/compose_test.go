@@ -11,7 +11,7 @@ import (
 )
 
 // docker-compose.yml cannot be run here (no Docker engine), so check that it
-// parses, starts the four servers the backends need, and publishes them on
+// parses, starts the five servers the backends need, and publishes them on
 // loopback only, on the ports of the backends' defaults.
 func TestComposeFile(t *testing.T) {
 	data, err := os.ReadFile("docker-compose.yml")
@@ -54,6 +54,7 @@ func TestComposeFile(t *testing.T) {
 		"memcached": "127.0.0.1:11211:11211",
 		"mongo":     "127.0.0.1:27017:27017",
 		"postgres":  "127.0.0.1:5432:5432",
+		"dynamodb":  "127.0.0.1:8000:8000", // DynamoDB Local's usual port
 	}
 	for name, port := range want {
 		s, ok := f.Services[name]

@@ -102,6 +102,14 @@ func (s *Store) prepareTable(ctx context.Context, create bool) error {
 	}
 	if create && s.probe(ctx) != nil {
 		ddl, ok := createTable[s.dialect]
+		if ok && s.dialect == "postgres" && s.seq != "" {
+			// Flask-SQLAlchemy's Sequence column: the sequence first, and
+			// ids drawn from it (a default too, for other writers).
+			if err := s.retry(ctx, func() error { return db.Exec("CREATE SEQUENCE IF NOT EXISTS " + s.quotedSeq()).Error }); err != nil {
+				return fmt.Errorf("ginsession: gorm: create sequence %s: %w", s.seq, err)
+			}
+			ddl = strings.Replace(ddl, "id BIGSERIAL NOT NULL", "id BIGINT NOT NULL DEFAULT nextval('"+s.quotedSeq()+"')", 1)
+		}
 		if !ok {
 			return fmt.Errorf("ginsession: gorm: table %s is missing and the store cannot create it for dialect %q: create it (see docs/backends/sql.md) and set Options.NoCreateTable", s.table.Name, s.dialect)
 		}
@@ -124,7 +132,58 @@ func (s *Store) prepareTable(ctx context.Context, create bool) error {
 	if s.dialect == "mysql" {
 		s.inspectMySQL(ctx)
 	}
+	s.setIDExpr(ctx)
 	return nil
+}
+
+// quotedSeq is the sequence's name quoted for the dialect: "schema"."seq"
+// on PostgreSQL, `schema`.`seq` on MySQL. The name was validated as
+// identifiers, so quoting cannot be escaped.
+func (s *Store) quotedSeq() string {
+	q := `"`
+	if s.dialect == "mysql" {
+		q = "`"
+	}
+	parts := strings.Split(s.seq, ".")
+	for i, p := range parts {
+		parts[i] = q + p + q
+	}
+	return strings.Join(parts, ".")
+}
+
+// setIDExpr decides how an INSERT sets id when Options.Sequence is given:
+// nextval on PostgreSQL; on MySQL/MariaDB NEXT VALUE FOR (MariaDB 10.3+)
+// unless the id column auto-increments; nothing on SQLite, which has no
+// sequences (SQLAlchemy ignores them there too).
+func (s *Store) setIDExpr(ctx context.Context) {
+	if s.seq == "" {
+		return
+	}
+	switch s.dialect {
+	case "postgres":
+		// nextval takes the name as text (a regclass literal).
+		s.idExpr = clause.Expr{SQL: "nextval('" + s.quotedSeq() + "')"}
+	case "mysql":
+		var extra sql.NullString
+		err := s.db.WithContext(ctx).Raw(`SELECT EXTRA FROM information_schema.COLUMNS
+			WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = 'id'`, s.schemaArg(), s.bare).Scan(&extra).Error
+		if err == nil && strings.Contains(strings.ToLower(extra.String), "auto_increment") {
+			s.log.Debug("ginsession: gorm: the id column auto-increments; SESSION_SQLALCHEMY_SEQUENCE is not needed and not used", "table", s.table.Name)
+			return
+		}
+		s.idExpr = clause.Expr{SQL: "NEXT VALUE FOR " + s.quotedSeq()}
+	default:
+		s.log.Info("ginsession: gorm: "+s.dialect+" has no sequences; SESSION_SQLALCHEMY_SEQUENCE is ignored, as SQLAlchemy ignores it", "sequence", s.seq)
+	}
+}
+
+// schemaArg is the schema for information_schema lookups: nil means the
+// connection's current database.
+func (s *Store) schemaArg() any {
+	if s.schema == "" {
+		return nil
+	}
+	return s.schema
 }
 
 // probe selects the store's columns from no row.
@@ -140,7 +199,7 @@ func (s *Store) probeOnce(ctx context.Context) error {
 	return rows.Close()
 }
 
-func (s *Store) indexName() string { return "ix_" + s.table.Name + "_expiry" }
+func (s *Store) indexName() string { return "ix_" + s.bare + "_expiry" }
 
 func (s *Store) createIndex(ctx context.Context) error {
 	db := s.db.WithContext(ctx)
@@ -153,7 +212,7 @@ func (s *Store) createIndex(ctx context.Context) error {
 		// with expiry will do.
 		var n int64
 		err := db.Raw(`SELECT COUNT(*) FROM information_schema.STATISTICS
-			WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'expiry' AND SEQ_IN_INDEX = 1`, s.table.Name).Scan(&n).Error
+			WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = 'expiry' AND SEQ_IN_INDEX = 1`, s.schemaArg(), s.bare).Scan(&n).Error
 		if err != nil || n > 0 {
 			return err
 		}
@@ -173,7 +232,7 @@ func (s *Store) createIndex(ctx context.Context) error {
 func (s *Store) inspectMySQL(ctx context.Context) {
 	var n sql.NullInt64
 	err := s.db.WithContext(ctx).Raw(`SELECT CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS
-		WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'data'`, s.table.Name).Scan(&n).Error
+		WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = 'data'`, s.schemaArg(), s.bare).Scan(&n).Error
 	if err == nil && n.Valid && n.Int64 > 0 && n.Int64 < 1<<32-1 {
 		s.maxData = n.Int64
 	}

@@ -63,6 +63,20 @@ type Options struct {
 	// Flask-Session's columns, when the table does not exist yet. Either way
 	// New checks that the table has the columns the store needs.
 	NoCreateTable bool
+	// Schema is SESSION_SQLALCHEMY_SCHEMA: the PostgreSQL schema, or the
+	// MySQL/MariaDB database, the table lives in (default: the
+	// connection's search_path or current database). It must exist; New
+	// does not create it. Same identifier rules as Table.
+	Schema string
+	// Sequence is SESSION_SQLALCHEMY_SEQUENCE: a sequence the id of new
+	// rows is drawn from, as SQLAlchemy's Column(Integer, Sequence(name))
+	// does — every INSERT sets id = nextval(sequence) on PostgreSQL, or
+	// NEXT VALUE FOR sequence on MariaDB when the id column does not
+	// auto-increment. A name, or schema.name; unqualified names are found
+	// on the search_path, as SQLAlchemy's are. When New creates the table
+	// it creates the sequence too (PostgreSQL). Ignored on SQLite (as
+	// SQLAlchemy ignores it) and when a MySQL id auto-increments.
+	Sequence string
 }
 
 // Store is a backends.Store over an SQL table. It implements Toucher,
@@ -70,7 +84,11 @@ type Options struct {
 // concurrent use.
 type Store struct {
 	db      *gorm.DB
-	table   clause.Table
+	table   clause.Table // schema-qualified when Options.Schema is set
+	bare    string       // the table name without schema
+	schema  string       // Options.Schema
+	seq     string       // Options.Sequence
+	idExpr  any          // the id of an INSERT (a nextval expression), or nil
 	dialect string
 	log     *slog.Logger
 	// maxData is the capacity of the data column when it is known and
@@ -89,7 +107,11 @@ var (
 	_ backends.Lister            = (*Store)(nil)
 )
 
-var tableRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,47}$`)
+var (
+	tableRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,47}$`)
+	identRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+	sequenceRE = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]{0,62}\.)?[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+)
 
 // New returns a store on db, a caller-owned *gorm.DB (Close leaves it
 // open). Unless opts.NoCreateTable is set, it creates the table and an
@@ -118,12 +140,25 @@ func newStore(ctx context.Context, db *gorm.DB, opts Options, owned *sql.DB) (*S
 	if !tableRE.MatchString(table) {
 		return nil, fmt.Errorf("ginsession: gorm: table name %q: want letters, digits and underscores, at most 48 characters", table)
 	}
+	if opts.Schema != "" && !identRE.MatchString(opts.Schema) {
+		return nil, fmt.Errorf("ginsession: gorm: schema name %q: want letters, digits and underscores, at most 63 characters", opts.Schema)
+	}
+	if opts.Sequence != "" && !sequenceRE.MatchString(opts.Sequence) {
+		return nil, fmt.Errorf("ginsession: gorm: sequence name %q: want letters, digits and underscores (at most 63), optionally schema-qualified (schema.name)", opts.Sequence)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
+	qualified := table
+	if opts.Schema != "" {
+		qualified = opts.Schema + "." + table
+	}
 	s := &Store{
-		table:   clause.Table{Name: table},
+		table:   clause.Table{Name: qualified},
+		bare:    table,
+		schema:  opts.Schema,
+		seq:     opts.Sequence,
 		dialect: db.Dialector.Name(),
 		log:     log,
 		owned:   owned,
@@ -156,7 +191,8 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Table returns the name of the table the store uses.
+// Table returns the name of the table the store uses, schema-qualified
+// (schema.table) when Options.Schema is set.
 func (s *Store) Table() string { return s.table.Name }
 
 // DB returns the *gorm.DB the store runs its statements on.
@@ -281,7 +317,11 @@ func (s *Store) row(key string, data []byte, ttl time.Duration) map[string]any {
 	if data == nil {
 		data = []byte{}
 	}
-	return map[string]any{"session_id": key, "data": data, "expiry": s.expiryArg(time.Now().Add(ttl))}
+	row := map[string]any{"session_id": key, "data": data, "expiry": s.expiryArg(time.Now().Add(ttl))}
+	if s.idExpr != nil {
+		row["id"] = s.idExpr
+	}
+	return row
 }
 
 // Delete removes the row. A missing row is not an error.

@@ -46,7 +46,12 @@ func init() {
 const envName = "SESSION_SQLALCHEMY (or SQLALCHEMY_DATABASE_URI)"
 
 func factory(ctx context.Context, cfg backends.Config) (backends.Store, error) {
-	return Open(ctx, cfg.SQLAlchemy, Options{Table: cfg.SQLAlchemyTable, Logger: cfg.Log()})
+	return Open(ctx, cfg.SQLAlchemy, Options{
+		Table:    cfg.SQLAlchemyTable,
+		Schema:   cfg.SQLAlchemySchema,
+		Sequence: cfg.SQLAlchemySequence,
+		Logger:   cfg.Log(),
+	})
 }
 
 // Open connects to the database at rawURL, given in SQLAlchemy's forms, and

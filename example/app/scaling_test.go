@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/ginsession/ginsession"
@@ -90,5 +91,32 @@ func TestScalingRedis(t *testing.T) {
 		UseSigner: true,
 		Logger:    quiet,
 	}
+	testScaling(t, opts)
+}
+
+// TestScalingDynamoDB runs the example with SESSION_TYPE=dynamodb against
+// dynalite, configured as a deployment would be: SESSION_DYNAMODB and
+// SESSION_DYNAMODB_TABLE, region and credentials from the AWS environment.
+// Not parallel: it sets the AWS variables of the process.
+func TestScalingDynamoDB(t *testing.T) {
+	srv := testserver.SharedDynalite(t)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "local")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "local")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	env := map[string]string{
+		"SESSION_TYPE":           "dynamodb",
+		"SESSION_DYNAMODB":       srv.Endpoint,
+		"SESSION_DYNAMODB_TABLE": "example_" + strings.ToLower(rand.Text()[:10]),
+		"SECRET_KEY":             testSecret,
+		"SESSION_USE_SIGNER":     "true",
+	}
+	opts, err := ginsession.OptionsFromLookup(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Logger = quiet
 	testScaling(t, opts)
 }

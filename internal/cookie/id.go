@@ -12,7 +12,12 @@ import (
 // without padding (43 characters for the default 32 bytes), the format
 // Flask-Session 0.8 uses (secrets.token_urlsafe(n)).
 func NewID(n int) string {
-	b := make([]byte, n)
+	var buf [128]byte
+	b := buf[:]
+	if n > len(buf) {
+		b = make([]byte, n)
+	}
+	b = b[:n]
 	rand.Read(b) // never returns an error; crashes the program if the OS fails
 	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"time"
-
 	"github.com/ginsession/ginsession/internal/cookie"
 )
 
@@ -19,12 +17,35 @@ func (r *Request) Save() error {
 	return r.commit()
 }
 
-// Commit commits what is pending, if anything: the middleware calls it when
-// the handler returns.
+// Commit commits what is pending, if anything, and puts the cookie in the
+// response's headers: the middleware calls it, on the request's goroutine,
+// when the handler returns.
 func (r *Request) Commit() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.commit()
+	err := r.commit()
+	r.applyHeaders()
+	return err
+}
+
+// applyHeaders puts Vary and the decided Set-Cookie in the response's
+// headers while they can still be sent. The caller holds r.mu and runs on
+// the request's goroutine.
+func (r *Request) applyHeaders() {
+	if r.sent {
+		return
+	}
+	if r.vary {
+		cookie.AddVary(r.header)
+		r.vary = false
+	}
+	switch r.out.op {
+	case cookieSet:
+		r.e.cfg.Cookie.Set(r.header, r.out.value, r.out.expires)
+	case cookieDelete:
+		r.e.cfg.Cookie.Delete(r.header)
+	}
+	r.out = cookieOut{}
 }
 
 // CommitBeforeSend commits what is pending just before the response's first
@@ -37,6 +58,7 @@ func (r *Request) CommitBeforeSend() error {
 	if err := r.commit(); err != nil {
 		return err
 	}
+	r.applyHeaders()
 	r.sent = true
 	return nil
 }
@@ -106,9 +128,7 @@ func (r *Request) plan() action {
 func (r *Request) commitOpen() error {
 	e := r.e
 	r.detectInPlace()
-	if !r.sent {
-		cookie.AddVary(r.header)
-	}
+	r.vary = true
 	setCookie := false
 	switch r.plan() {
 	case actDelete:
@@ -124,9 +144,7 @@ func (r *Request) commitOpen() error {
 			return err
 		}
 		if r.dropped {
-			if !r.sent {
-				e.cfg.Cookie.Delete(r.header)
-			}
+			r.out = cookieOut{op: cookieDelete}
 			return nil
 		}
 		setCookie = true
@@ -138,11 +156,10 @@ func (r *Request) commitOpen() error {
 	// No cookie for an id a concurrent Regenerate retired: re-sending it
 	// could undo the browser's switch to the new id.
 	if !r.sent && (setCookie || e.cfg.Refresh && r.permanent()) && !r.empty() && !e.retired(r.storeKey()) {
-		var expires time.Time
+		r.out = cookieOut{op: cookieSet, value: e.cookieValue(r.sid)}
 		if r.permanent() {
-			expires = r.cookieExpires()
+			r.out.expires = r.cookieExpires()
 		}
-		e.cfg.Cookie.Set(r.header, e.cookieValue(r.sid), expires)
 	}
 	return nil
 }
@@ -151,8 +168,8 @@ func (r *Request) commitOpen() error {
 // expires the cookie, which Flask-Session does even when the client had none.
 func (r *Request) delete() error {
 	e := r.e
-	ctx, done := r.ctx(true)
-	defer done()
+	ctx, c := r.writeCtx()
+	defer r.done(c)
 	if !r.isNew {
 		if err := e.store.Delete(ctx, r.storeKey()); err != nil {
 			return storeError("delete session", err)
@@ -163,9 +180,7 @@ func (r *Request) delete() error {
 			return storeError("delete session", err)
 		}
 	}
-	if !r.sent {
-		e.cfg.Cookie.Delete(r.header)
-	}
+	r.out = cookieOut{op: cookieDelete}
 	r.changes, r.prev, r.reseal, r.isNew = nil, nil, false, true
 	return nil
 }
@@ -183,13 +198,13 @@ func (r *Request) write() error {
 	if e.cas != nil && !r.isNew {
 		r.dropped, err = e.swap(r, key, data, ttl)
 	} else {
-		ctx, done := r.ctx(true)
+		ctx, c := r.writeCtx()
 		if e.cas == nil {
 			err = e.store.Save(ctx, key, data, ttl)
 		} else {
 			err = e.cas.SaveIf(ctx, key, data, nil, ttl)
 		}
-		done()
+		r.done(c)
 	}
 	if err != nil {
 		return storeError("save session", err)
@@ -208,8 +223,8 @@ func (r *Request) write() error {
 // store has one, else a rewrite of the bytes as loaded.
 func (r *Request) touch() error {
 	e := r.e
-	ctx, done := r.ctx(true)
-	defer done()
+	ctx, c := r.writeCtx()
+	defer r.done(c)
 	var err error
 	if e.toucher != nil {
 		err = e.toucher.Touch(ctx, r.storeKey(), r.ttl())

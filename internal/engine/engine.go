@@ -148,7 +148,7 @@ func (e *Engine) limits() wire.Limits {
 // encode returns the value to store under key: the encoding of entries,
 // encrypted when encryption is on, at most MaxSize bytes.
 func (e *Engine) encode(key string, entries []wire.Entry) ([]byte, error) {
-	data, err := e.cfg.Format.Encode(nil, entries)
+	data, err := e.cfg.Format.Encode(make([]byte, 0, 256), entries)
 	if err != nil {
 		return nil, notEncodable(err)
 	}

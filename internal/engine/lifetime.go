@@ -16,23 +16,10 @@ func createdAt(entries []wire.Entry) (created any, t time.Time, ok bool) {
 	if err != nil {
 		return nil, time.Time{}, false
 	}
-	if n, isInt := asInt(v); isInt {
+	if n, isInt := wire.AsInt(v); isInt {
 		return v, time.Unix(n, 0), true
 	}
 	return v, time.Time{}, false
-}
-
-// asInt reads the integer forms a creation time can be stored in.
-func asInt(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int64:
-		return x, true
-	case uint64:
-		return int64(x), x < 1<<63
-	case float64:
-		return int64(x), x == float64(int64(x))
-	}
-	return 0, false
 }
 
 // ttl is the store expiry for a write or refresh now: the base expiry, cut
@@ -70,17 +57,17 @@ func (r *Request) cookieExpires() time.Time {
 // at the deadline anyway). The caller holds r.mu.
 func (r *Request) pastDeadline(sid, key string, entries []wire.Entry) bool {
 	e := r.e
-	created, c, ok := createdAt(entries)
+	created, at, ok := createdAt(entries)
 	if created == nil {
 		return false // written before the option was on: stamped by afterLoad
 	}
-	if ok && e.now().Before(c.Add(e.cfg.Absolute)) {
+	if ok && e.now().Before(at.Add(e.cfg.Absolute)) {
 		return false
 	}
 	e.log.Info("ginsession: session reached its absolute lifetime; starting a new session",
 		"sid", LogSID(sid), "created", created, "absolute_lifetime", e.cfg.Absolute)
-	ctx, done := r.ctx(false)
-	defer done()
+	ctx, c := r.readCtx()
+	defer r.done(c)
 	if err := e.store.Delete(ctx, key); err != nil {
 		e.log.Warn("ginsession: could not delete an expired session", "err", clean(err))
 	}

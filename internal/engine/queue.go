@@ -51,9 +51,9 @@ func (e *Engine) swap(r *Request, key string, data []byte, ttl time.Duration) (d
 	e.qmu.Unlock()
 
 	if !lead {
-		ctx, done := r.ctx(true)
+		ctx, c := r.writeCtx()
 		lead, err = e.wait(ctx, q, key, p)
-		done()
+		r.done(c)
 		if !lead {
 			return p.dropped, err
 		}
@@ -121,8 +121,8 @@ func (e *Engine) lead(r *Request, q *queue, key string, p *pending, data []byte,
 		e.passLead(q, key)
 		e.qmu.Unlock()
 	}()
-	ctx, done := r.ctx(true)
-	defer done()
+	ctx, c := r.writeCtx()
+	defer r.done(c)
 	if len(batch) > 1 {
 		entries := slices.Clone(r.entries)
 		for _, b := range batch[1:] {
@@ -206,4 +206,16 @@ func itoa(n int) string {
 		return string(rune('0' + n))
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+// Queued reports how many requests wait in commit queues (tests and
+// diagnostics).
+func (e *Engine) Queued() int {
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	n := 0
+	for _, q := range e.queues {
+		n += len(q.waiting)
+	}
+	return n
 }

@@ -62,9 +62,9 @@ type move struct {
 // The caller holds r.mu.
 func (r *Request) retire(newKey string, ttl time.Duration) error {
 	e, prev := r.e, r.prev
-	ctx, done := r.ctx(true)
-	defer done()
-	if !prev.forward {
+	ctx, c := r.writeCtx()
+	defer r.done(c)
+	if prev.writes == dropOld {
 		if err := e.store.Delete(ctx, prev.key); err != nil {
 			return storeError("delete the session's previous id", err)
 		}

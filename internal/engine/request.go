@@ -48,6 +48,9 @@ type Request struct {
 	reseal  bool   // loaded with a fallback encryption key: rewrite it
 	repaird bool   // a Set repaired invalid UTF-8 (logged once)
 
+	out  cookieOut // the Set-Cookie the commit decided, applied by the request's goroutine
+	vary bool      // Vary: Cookie is due
+
 	changes []change
 	handed  []handout
 	prev    *previous // the id this request moved away from (Regenerate, Destroy)
@@ -81,9 +84,27 @@ type handout struct {
 // previous is the id a Regenerate or Destroy moved the session away from.
 type previous struct {
 	key     string
-	version any  // its compare-and-swap version as loaded
-	forward bool // Regenerate: carry concurrent writes to the new id; Destroy: drop them
+	version any       // its compare-and-swap version as loaded
+	writes  oldWrites // what becomes of concurrent writes to it
 }
+
+// cookieOut is a Set-Cookie decided by a commit and not yet put in the
+// response's headers. Only the request's own goroutine touches the headers
+// (Gin writes them there too), so a Save from another goroutine leaves its
+// cookie here until the response starts or the handler returns.
+type cookieOut struct {
+	op      cookieOp
+	value   string
+	expires time.Time
+}
+
+type cookieOp uint8
+
+const (
+	cookieKeep   cookieOp = iota // send nothing
+	cookieSet                    // set value (with expires for a permanent session)
+	cookieDelete                 // expire the cookie
+)
 
 // FlashMessage is one message stored by Flash, in Flask's layout.
 type FlashMessage struct {
@@ -140,24 +161,41 @@ func (r *Request) dirty() bool {
 	return len(r.changes) > 0 || r.prev != nil || r.reseal
 }
 
-// ctx returns the context of one store call and its deadline: what is left
-// of the request's budget. write calls are not cancelled by the client going
-// away. done must be called after the store call.
-func (r *Request) ctx(write bool) (ctx context.Context, done func()) {
-	base := r.http.Context()
-	if write {
-		base = detached(base)
-	}
+// call is one store call in progress, to be charged to the budget.
+type call struct {
+	cancel context.CancelFunc
+	start  time.Time
+}
+
+// readCtx returns the context of a store call that reads, whose deadline
+// is what is left of the request's budget; it ends with the request.
+func (r *Request) readCtx() (context.Context, call) {
+	return r.budget(r.http.Context())
+}
+
+// writeCtx is readCtx for a write: a client that goes away must not cancel
+// a write half-way.
+func (r *Request) writeCtx() (context.Context, call) {
+	return r.budget(detached(r.http.Context()))
+}
+
+// budget gives base the deadline left in the request's budget. The caller
+// passes the call to done after the store call.
+func (r *Request) budget(base context.Context) (context.Context, call) {
 	left := r.e.cfg.Timeout - r.spent
 	if left <= 0 {
 		left = time.Nanosecond // already spent: fail at once
 	}
-	start := time.Now()
+	c := call{start: time.Now()}
 	ctx, cancel := context.WithTimeout(base, left)
-	return ctx, func() {
-		cancel()
-		r.spent += time.Since(start)
-	}
+	c.cancel = cancel
+	return ctx, c
+}
+
+// done ends a store call, charging its time to the request's budget.
+func (r *Request) done(c call) {
+	c.cancel()
+	r.spent += time.Since(c.start)
 }
 
 // storeKey returns the store key of the current sid.
@@ -216,8 +254,8 @@ func (r *Request) load() {
 
 // fetch loads key with its version where the store has compare-and-swap.
 func (r *Request) fetch(key string) (data []byte, found bool, err error) {
-	ctx, done := r.ctx(false)
-	defer done()
+	ctx, c := r.readCtx()
+	defer r.done(c)
 	if r.e.cas != nil {
 		rec, err := r.e.cas.LoadVersion(ctx, key, r.e.loadRefresh())
 		r.version, r.fresh = rec.Version, rec.Refreshed
@@ -502,17 +540,25 @@ func (r *Request) Destroy() {
 		return
 	}
 	r.clear()
-	r.moveTo(false)
+	r.moveTo(dropOld)
 }
 
-// moveTo gives the session a new id; the old entry is removed by the commit
-// (and, with forward, concurrent writes to it are carried to the new id).
-func (r *Request) moveTo(forward bool) {
+// oldWrites is what becomes of concurrent writes to an id the session
+// moved away from.
+type oldWrites uint8
+
+const (
+	dropOld    oldWrites = iota // Destroy: a logout drops them
+	forwardOld                  // Regenerate: they are carried to the new id
+)
+
+// moveTo gives the session a new id; the old entry is removed by the commit.
+func (r *Request) moveTo(old oldWrites) {
 	if !r.isNew {
 		if r.prev == nil {
 			r.prev = &previous{key: r.storeKey(), version: r.version}
 		}
-		r.prev.forward = forward
+		r.prev.writes = old
 	}
 	r.sid, r.key = cookie.NewID(r.e.cfg.IDLength), ""
 	r.isNew, r.version, r.fresh = true, nil, false
@@ -535,7 +581,7 @@ func (r *Request) Regenerate() error {
 	if r.isNew && r.empty() {
 		return nil // nothing to protect yet, as in Flask-Session
 	}
-	r.moveTo(true)
+	r.moveTo(forwardOld)
 	return nil
 }
 

@@ -14,6 +14,16 @@ import (
 // that are not UTF-8 the way Werkzeug decodes a request (each ill-formed
 // sequence becomes U+FFFD), logged once per request. The caller holds r.mu.
 func (r *Request) normalize(key string, value any) (any, error) {
+	switch x := value.(type) {
+	case nil, bool, int64, float64:
+		if f, isFloat := x.(float64); !isFloat || f-f == 0 { // finite
+			return value, nil // already what decoding gives: no new box
+		}
+	case string:
+		if utf8.ValidString(x) {
+			return value, nil
+		}
+	}
 	v, err := r.e.cfg.Format.Normalize(value)
 	if err == nil || !errors.Is(err, wire.ErrInvalidUTF8) {
 		return v, err

@@ -154,6 +154,7 @@ func StopShared() {
 		sharedCluster.stop()
 		sharedCluster = nil
 	}
+	stopSharedDynalite() // before its directory goes
 	for _, d := range sharedDirs {
 		_ = os.RemoveAll(d)
 	}

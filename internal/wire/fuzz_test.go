@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -41,11 +42,18 @@ func fuzzSeeds(f *testing.F) [][]byte {
 	return seeds
 }
 
-// checkStable: a value that decodes must decode the same into a used slice
-// and must encode, and encode→decode must be a fixed point (same bytes when
-// encoded again).
+// checkStable: a value that Decode accepts has every value decodable
+// (Decode checked all of it), decodes the same into a used slice, and must
+// encode; encode→decode must be a fixed point (same bytes when encoded
+// again), and an untouched rewrite in the input's own format must decode to
+// the same values as the input.
 func checkStable(t *testing.T, c codec, src []byte) {
-	entries, err := c.decode(nil, src)
+	entries, err := c.Decode(nil, src, Limits{})
+	if err == nil {
+		if ferr := forceValues(entries); ferr != nil {
+			t.Fatalf("Decode accepted %x but a value does not decode: %v", src, ferr)
+		}
+	}
 	used := []entry{{Key: "stale", val: int64(1)}, {Foreign: int64(2), val: "x"}}
 	reused, err2 := c.decode(used, src)
 	if (err == nil) != (err2 == nil) || len(reused) != len(entries) {
@@ -61,7 +69,14 @@ func checkStable(t *testing.T, c codec, src []byte) {
 	if err != nil {
 		return
 	}
-	enc, err := c.encode(nil, entries)
+	kept, err := c.encode(nil, entries)
+	if err != nil {
+		t.Fatalf("untouched rewrite fails: %v (%s)", err, fmtEntries(entries))
+	}
+	if again, err := c.decode(nil, kept); err != nil || len(again) != len(entries) {
+		t.Fatalf("untouched rewrite does not decode alike: %v\n%x", err, kept)
+	}
+	enc, err := c.encode(nil, fresh(entries))
 	if err != nil {
 		// Only a JSON Ext key or value and an oversize integer in msgpack
 		// cannot be re-encoded; decoding never produces either for its own format.
@@ -71,7 +86,7 @@ func checkStable(t *testing.T, c codec, src []byte) {
 	if err != nil {
 		t.Fatalf("re-encoded value does not decode: %v\n%x", err, enc)
 	}
-	enc2, err := c.encode(nil, again)
+	enc2, err := c.encode(nil, fresh(again))
 	if err != nil || !bytes.Equal(enc, enc2) {
 		t.Fatalf("encode→decode not stable: %v\n%x\n%x", err, enc, enc2)
 	}
@@ -94,5 +109,41 @@ func FuzzDecodeJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src []byte) {
 		checkStable(t, jsonCodec, src)
 		_, _ = decodeAny(jsonCodec, nil, src)
+	})
+}
+
+// allocPerByte and allocSlack bound what decoding n bytes may allocate:
+// allocPerByte*n + allocSlack bytes (every value decoded). The worst inputs
+// measured are arrays of one-byte empty maps and top-level maps of one-byte
+// keys and values (about 100 bytes per input byte); the bound is generous.
+const (
+	allocPerByte = 256
+	allocSlack   = 64 << 10
+)
+
+// FuzzDecodeBounded: decoding any input of n bytes, in either format,
+// never panics and allocates O(n).
+func FuzzDecodeBounded(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	f.Add(lengthBomb(4096, 8, false, false))
+	f.Add(lengthBomb(4096, 8, true, false))
+	f.Add(append([]byte{0xdd, 0, 0, 0x0f, 0xff}, bytes.Repeat([]byte{0x80}, 4095)...))
+	f.Add(append([]byte{0xdd, 0, 0, 0x05, 0x55}, bytes.Repeat([]byte{0x81, 0, 0}, 1365)...))
+	f.Add([]byte("[" + strings.Repeat("{},", 1000) + "{}]"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		for _, format := range []Format{MsgPack, JSON} {
+			var err error
+			n := allocated(func() {
+				var es []Entry
+				if es, err = format.Decode(nil, src, Limits{}); err == nil {
+					err = forceValues(es)
+				}
+			})
+			if max := uint64(allocPerByte*len(src) + allocSlack); n > max {
+				t.Fatalf("%v: decoding %d bytes allocated %d (over %d): %x", format, len(src), n, max, src)
+			}
+		}
 	})
 }

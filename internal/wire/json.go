@@ -545,6 +545,9 @@ func jsDecodeTop(dst []Entry, src string, lim Limits) ([]Entry, error) {
 	if d.pos != len(src) {
 		return nil, d.errorf("trailing data after session object at offset %d", d.pos)
 	}
+	if probeHook != nil {
+		probeHook(set.probes)
+	}
 	return entries, nil
 }
 

@@ -352,6 +352,7 @@ type mpDecoder struct {
 	pos      int
 	maxDepth int
 	budget   int // elements left to read (Limits.MaxElements)
+	probes   int // key comparisons of nested ordered maps
 }
 
 func (d *mpDecoder) errorf(format string, args ...any) error {
@@ -527,6 +528,9 @@ func mpDecodeTop(dst []Entry, src string, lim Limits) ([]Entry, error) {
 	}
 	if d.pos != len(src) {
 		return nil, d.errorf("trailing bytes after session map at offset %d", d.pos)
+	}
+	if probeHook != nil {
+		probeHook(set.probes)
 	}
 	return entries, nil
 }
@@ -809,11 +813,6 @@ func (d *mpDecoder) mapValue(n uint64, depth int, at int) (any, error) {
 	// first other key, it becomes an ordered Map.
 	first := d.pos
 	var m map[string]any
-	if n > 0 {
-		m = make(map[string]any, min(n, maxPrealloc/4))
-	} else {
-		m = map[string]any{}
-	}
 	for i := uint64(0); i < n; i++ {
 		c, err := d.read1()
 		if err != nil {
@@ -834,7 +833,13 @@ func (d *mpDecoder) mapValue(n uint64, depth int, at int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		if m == nil {
+			m = make(map[string]any, min(n, maxPrealloc/4))
+		}
 		m[sk] = v
+	}
+	if m == nil {
+		m = map[string]any{}
 	}
 	return m, nil
 }
@@ -890,6 +895,7 @@ func (d *mpDecoder) orderedMap(m map[string]any, first int, i, n uint64, depth i
 		}
 		out = set.add(out, k, v)
 	}
+	d.probes += set.probes
 	return out, nil
 }
 

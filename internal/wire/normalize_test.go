@@ -72,3 +72,61 @@ func TestConvertInto(t *testing.T) {
 		t.Errorf("chan error: %v", err)
 	}
 }
+
+// TestNormalizeMatchesDecoding: Normalize gives what decoding the value's
+// encoding gives (the fast paths included), so Get returns the same type
+// in the request that Set a value and in the next one; and it is
+// idempotent.
+func TestNormalizeMatchesDecoding(t *testing.T) {
+	type point struct {
+		X int    `json:"x"`
+		Y string `json:"y,omitempty"`
+	}
+	when := time.Date(2024, 3, 26, 12, 34, 56, 789, time.FixedZone("", 3600))
+	values := []any{
+		nil, true, 1, int8(-3), int32(70000), int64(-1 << 40), uint8(200), uint64(math.MaxUint64), uint(7),
+		1.5, float32(0.1), math.NaN(), math.Inf(-1), "héllo", []byte{1, 2}, [3]byte{1, 2, 3},
+		[]string{"a", "b"}, []int{1, 2}, map[string]int{"a": 1}, map[string]any{"n": []any{1, "x"}},
+		point{X: 1}, &point{X: 2, Y: "z"}, when, &when, Map{{Key: int64(1), Value: "one"}}, Ext{Type: 4, Data: []byte{9}},
+	}
+	for _, f := range []Format{MsgPack, JSON} {
+		for _, v := range values {
+			got, err := f.Normalize(v)
+			enc, encErr := f.AppendValue(nil, v)
+			if (err == nil) != (encErr == nil) {
+				t.Errorf("%v %T: Normalize error %v, encode error %v", f, v, err, encErr)
+				continue
+			}
+			if err != nil {
+				continue // Ext in JSON
+			}
+			want, err := decodeValue(f, string(enc))
+			if err != nil {
+				t.Fatalf("%v %T: %v", f, v, err)
+			}
+			if !sameValue(got, want) {
+				t.Errorf("%v %T: Normalize = %#v, decoding gives %#v", f, v, got, want)
+			}
+			again, err := f.Normalize(got)
+			if err != nil || !sameValue(again, got) {
+				t.Errorf("%v %T: not idempotent: %#v, %v", f, v, again, err)
+			}
+		}
+		if _, err := f.Normalize(string([]byte{0xff})); err == nil {
+			t.Errorf("%v: invalid UTF-8 normalized", f)
+		}
+		if _, err := f.Normalize(make(chan int)); err == nil {
+			t.Errorf("%v: chan normalized", f)
+		}
+	}
+}
+
+// sameValue is valuesEqual with NaN equal to itself and times compared by
+// instant and location.
+func sameValue(a, b any) bool {
+	if x, ok := a.(time.Time); ok {
+		y, ok := b.(time.Time)
+		return ok && x.Equal(y) && x.Location() == y.Location()
+	}
+	return valuesEqual(a, b, cmpOpts{})
+}

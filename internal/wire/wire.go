@@ -23,6 +23,7 @@ import (
 	"math"
 	"math/big"
 	"time"
+	"unsafe"
 )
 
 // Map is an ordered map whose keys are not all strings: nested maps with int or
@@ -218,19 +219,24 @@ func encodeError(e *Entry, err error) error {
 }
 
 // Decode parses a stored session into dst[:0] (reusing its capacity) and
-// returns its entries. The entries keep substrings of one copy of src, so src
-// may be reused afterwards. A msgpack nil / JSON null top level returns
+// returns its entries. A msgpack nil / JSON null top level returns
 // (nil, ErrNil). Duplicate keys keep the first position and the last value,
 // as a Python dict does.
+//
+// Decode takes src over without copying it: the entries' keys, stored bytes
+// and decoded strings point into it, so the caller must not modify src
+// afterwards (a Store's Load result belongs to the caller: hand it over).
 func (f Format) Decode(dst []Entry, src []byte, lim Limits) ([]Entry, error) {
 	if err := lim.check(src); err != nil {
 		return nil, err
 	}
+	// Read-only from here on: the strings made of src are never written.
+	s := unsafe.String(unsafe.SliceData(src), len(src))
 	switch f {
 	case MsgPack:
-		return mpDecodeTop(dst, string(src), lim)
+		return mpDecodeTop(dst, s, lim)
 	case JSON:
-		return jsDecodeTop(dst, string(src), lim)
+		return jsDecodeTop(dst, s, lim)
 	}
 	return nil, fmt.Errorf("ginsession: decode with %v", f)
 }
@@ -286,6 +292,9 @@ func decodeValue(f Format, raw string) (any, error) {
 		v, err := d.value(2)
 		if err == nil && d.pos != len(raw) {
 			err = d.errorf("trailing bytes in a stored value at offset %d", d.pos)
+		}
+		if probeHook != nil {
+			probeHook(d.probes)
 		}
 		return v, err
 	case JSON:
@@ -352,9 +361,25 @@ const linearKeys = 16
 
 // entrySet adds decoded top-level items to a session, replacing the value of
 // an earlier item with the same key (the position of the first one is kept,
-// as in a Python dict): a scan of the first few, then a hash index.
+// as in a Python dict). For the first linearKeys items a 64-bit filter of
+// the string keys seen answers most lookups without comparing; past them a
+// hash index takes over. probes counts key comparisons and index operations
+// (the complexity tests read it).
 type entrySet struct {
-	index map[hkey]int
+	seen   uint64 // filter bits of the string keys added
+	index  map[hkey]int
+	probes int
+}
+
+// keyBit is the filter bit of a string key.
+func keyBit(s string) uint64 {
+	h := uint(len(s))
+	if len(s) > 0 {
+		h = h*31 + uint(s[0])
+		h = h*31 + uint(s[len(s)/2])
+		h = h*31 + uint(s[len(s)-1])
+	}
+	return 1 << (h & 63)
 }
 
 func entryKey(e *Entry) (hkey, bool) {
@@ -365,15 +390,29 @@ func entryKey(e *Entry) (hkey, bool) {
 }
 
 func (x *entrySet) add(entries []Entry, e Entry) []Entry {
-	k, ok := entryKey(&e)
-	if !ok {
-		return append(entries, e)
-	}
 	if x.index == nil {
-		for i := range entries {
-			if k2, ok2 := entryKey(&entries[i]); ok2 && k2 == k {
-				replaceValue(&entries[i], &e)
-				return entries
+		if e.Foreign == nil {
+			bit := keyBit(e.Key)
+			if x.seen&bit != 0 {
+				for i := range entries {
+					x.probes++
+					if entries[i].Foreign == nil && entries[i].Key == e.Key {
+						replaceValue(&entries[i], &e)
+						return entries
+					}
+				}
+			}
+			x.seen |= bit
+		} else if k, ok := hashKey(e.Foreign); ok {
+			for i := range entries {
+				x.probes++
+				if entries[i].Foreign == nil {
+					continue
+				}
+				if k2, ok2 := hashKey(entries[i].Foreign); ok2 && k2 == k {
+					replaceValue(&entries[i], &e)
+					return entries
+				}
 			}
 		}
 		if len(entries) < linearKeys {
@@ -381,11 +420,17 @@ func (x *entrySet) add(entries []Entry, e Entry) []Entry {
 		}
 		x.index = make(map[hkey]int, 2*len(entries))
 		for i := range entries {
+			x.probes++
 			if k2, ok2 := entryKey(&entries[i]); ok2 {
 				x.index[k2] = i
 			}
 		}
 	}
+	k, ok := entryKey(&e)
+	if !ok {
+		return append(entries, e)
+	}
+	x.probes++
 	if i, dup := x.index[k]; dup {
 		replaceValue(&entries[i], &e)
 		return entries
@@ -401,17 +446,39 @@ func replaceValue(dst, src *Entry) {
 
 // mapSet is entrySet for nested ordered maps.
 type mapSet struct {
-	index map[hkey]int
+	keys   []hkey // the keys of out, while there are few
+	index  map[hkey]int
+	probes int
 }
 
 func (x *mapSet) add(out Map, k, v any) Map {
 	h, ok := hashKey(k)
 	if !ok {
+		x.keys = append(x.keys, hkey{kind: 255}) // NaN: equal to nothing
 		return append(out, MapItem{Key: k, Value: v})
 	}
 	if x.index == nil {
-		x.index = make(map[hkey]int)
+		for i := range x.keys {
+			x.probes++
+			if x.keys[i] == h {
+				out[i].Value = v
+				return out
+			}
+		}
+		if len(x.keys) < linearKeys {
+			x.keys = append(x.keys, h)
+			return append(out, MapItem{Key: k, Value: v})
+		}
+		x.index = make(map[hkey]int, 2*len(x.keys))
+		for i, kh := range x.keys {
+			x.probes++
+			if kh.kind != 255 {
+				x.index[kh] = i
+			}
+		}
+		x.keys = nil
 	}
+	x.probes++
 	if i, dup := x.index[h]; dup {
 		out[i].Value = v
 		return out
@@ -419,3 +486,6 @@ func (x *mapSet) add(out Map, k, v any) Map {
 	x.index[h] = len(out)
 	return append(out, MapItem{Key: k, Value: v})
 }
+
+// probeHook, when set (by tests), receives the key probes of each decode.
+var probeHook func(n int)

@@ -1,4 +1,4 @@
-package ginsession
+package wire
 
 import (
 	"math"
@@ -17,13 +17,13 @@ func TestAsInt(t *testing.T) {
 		{uint64(math.MaxInt64), math.MaxInt64}, {float64(42), 42}, {float32(-7), -7}, {big.NewInt(9), 9},
 	}
 	for _, c := range ok {
-		if got, k := asInt(c.v); !k || got != c.want {
-			t.Errorf("asInt(%T %v) = %d, %v", c.v, c.v, got, k)
+		if got, k := AsInt(c.v); !k || got != c.want {
+			t.Errorf("AsInt(%T %v) = %d, %v", c.v, c.v, got, k)
 		}
 	}
 	for _, v := range []any{uint64(math.MaxUint64), 1.5, math.NaN(), math.Inf(1), 1e19, "1", nil, true} {
-		if got, k := asInt(v); k {
-			t.Errorf("asInt(%T %v) = %d, true", v, v, got)
+		if got, k := AsInt(v); k {
+			t.Errorf("AsInt(%T %v) = %d, true", v, v, got)
 		}
 	}
 }
@@ -33,26 +33,26 @@ func TestAsFloat(t *testing.T) {
 		v    any
 		want float64
 	}{{1.5, 1.5}, {float32(0.5), 0.5}, {int64(3), 3}, {int8(-1), -1}, {uint64(math.MaxUint64), math.MaxUint64}, {uint16(7), 7}} {
-		if got, ok := asFloat(c.v); !ok || got != c.want {
-			t.Errorf("asFloat(%T %v) = %v, %v", c.v, c.v, got, ok)
+		if got, ok := AsFloat(c.v); !ok || got != c.want {
+			t.Errorf("AsFloat(%T %v) = %v, %v", c.v, c.v, got, ok)
 		}
 	}
-	if _, ok := asFloat("1.5"); ok {
+	if _, ok := AsFloat("1.5"); ok {
 		t.Error("asFloat accepted a string")
 	}
 }
 
 func TestAsStringBool(t *testing.T) {
-	if s, ok := asString("x"); !ok || s != "x" {
+	if s, ok := AsString("x"); !ok || s != "x" {
 		t.Error("asString")
 	}
-	if _, ok := asString([]byte("x")); ok {
+	if _, ok := AsString([]byte("x")); ok {
 		t.Error("asString accepted []byte")
 	}
-	if b, ok := asBool(true); !ok || !b {
+	if b, ok := AsBool(true); !ok || !b {
 		t.Error("asBool")
 	}
-	if _, ok := asBool(int64(1)); ok {
+	if _, ok := AsBool(int64(1)); ok {
 		t.Error("asBool accepted an int")
 	}
 }
@@ -66,17 +66,17 @@ func TestAsTime(t *testing.T) {
 		"2024-01-02T08:34:05.6789+05:30",
 		"2024-01-02T03:04:05.678900+00:00",
 	} {
-		got, ok := asTime(v)
+		got, ok := AsTime(v)
 		if !ok || !got.Equal(want) {
-			t.Errorf("asTime(%v) = %v, %v", v, got, ok)
+			t.Errorf("AsTime(%v) = %v, %v", v, got, ok)
 		}
 	}
-	if got, ok := asTime("2024-01-02T03:04:05"); !ok || !got.Equal(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)) || got.Location() != time.UTC {
+	if got, ok := AsTime("2024-01-02T03:04:05"); !ok || !got.Equal(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)) || got.Location() != time.UTC {
 		t.Errorf("naive: %v, %v", got, ok)
 	}
 	for _, v := range []any{"2024-01-02", "yesterday", int64(0), nil} {
-		if _, ok := asTime(v); ok {
-			t.Errorf("asTime(%v) succeeded", v)
+		if _, ok := AsTime(v); ok {
+			t.Errorf("AsTime(%v) succeeded", v)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package ginsession
+package wire
 
 import (
 	"math"
@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// asInt converts any Go integer, a uint64 up to MaxInt64, or a float64 with an
+// AsInt converts any Go integer, a uint64 up to MaxInt64, or a float64 with an
 // integral value in the int64 range to int64.
-func asInt(v any) (int64, bool) {
+func AsInt(v any) (int64, bool) {
 	switch x := v.(type) {
 	case int64:
 		return x, true
@@ -39,7 +39,7 @@ func asInt(v any) (int64, bool) {
 			return int64(x), true
 		}
 	case float32:
-		return asInt(float64(x))
+		return AsInt(float64(x))
 	case *big.Int:
 		if x != nil && x.IsInt64() {
 			return x.Int64(), true
@@ -48,8 +48,8 @@ func asInt(v any) (int64, bool) {
 	return 0, false
 }
 
-// asFloat converts floats and integers to float64.
-func asFloat(v any) (float64, bool) {
+// AsFloat converts floats and integers to float64.
+func AsFloat(v any) (float64, bool) {
 	switch x := v.(type) {
 	case float64:
 		return x, true
@@ -66,25 +66,25 @@ func asFloat(v any) (float64, bool) {
 		f, _ := new(big.Float).SetInt(x).Float64()
 		return f, true
 	}
-	if i, ok := asInt(v); ok {
+	if i, ok := AsInt(v); ok {
 		return float64(i), true
 	}
 	return 0, false
 }
 
-// asString returns v when it is a string.
-func asString(v any) (string, bool) {
+// AsString returns v when it is a string.
+func AsString(v any) (string, bool) {
 	s, ok := v.(string)
 	return s, ok
 }
 
-// asBool returns v when it is a bool.
-func asBool(v any) (bool, bool) {
+// AsBool returns v when it is a bool.
+func AsBool(v any) (bool, bool) {
 	b, ok := v.(bool)
 	return b, ok
 }
 
-// timeLayouts are the string forms asTime accepts: RFC 3339 and Python's
+// timeLayouts are the string forms AsTime accepts: RFC 3339 and Python's
 // isoformat() for naive datetimes (taken as UTC).
 var timeLayouts = []string{
 	time.RFC3339Nano,
@@ -93,9 +93,9 @@ var timeLayouts = []string{
 	"2006-01-02 15:04:05.999999999",
 }
 
-// asTime returns a time.Time value, or parses an RFC 3339 or naive Python
+// AsTime returns a time.Time value, or parses an RFC 3339 or naive Python
 // isoformat string (naive values are UTC).
-func asTime(v any) (time.Time, bool) {
+func AsTime(v any) (time.Time, bool) {
 	switch x := v.(type) {
 	case time.Time:
 		return x, true
