@@ -42,22 +42,23 @@ var ErrNotReplicated = errors.New("not acknowledged by enough replicas")
 // master, for up to a second after the sentinels name the new one).
 const maxRetries = 4
 
-// fastFailure: only an attempt that failed within this time is retried. A
-// refused dial takes go-redis about 0.5 s of its own retries
-// (DialerRetries × DialerRetryTimeout) before it fails; an error that comes
-// back at once is a redirect, a server's refusal, or the pool's dial
-// circuit breaker answering for a server that may be back already. So the
-// store's retries do not stretch the first moments of an outage, where
-// go-redis has already retried, up to the request's deadline.
+// fastFailure: a failed dial is retried only if it failed within this
+// time. A refused dial takes go-redis about 0.5 s of its own retries
+// (DialerRetries × DialerRetryTimeout); one that comes back at once is the
+// pool's dial circuit breaker answering for a server that may be back
+// already. So the store's retries do not stretch the first moments of an
+// outage, where go-redis has already retried, up to the request's
+// deadline. Redirects and refusals (MOVED, TRYAGAIN…) are always retried.
 const fastFailure = 50 * time.Millisecond
 
 // fault is what a failed call says about the Cluster's topology.
 type fault int
 
 const (
-	faultNone   fault = iota // not a topology problem (or not a Cluster)
-	faultMaybe               // network trouble; the command may have run
-	faultNotRun              // the command did not run: safe to retry
+	faultNone      fault = iota // not a topology problem
+	faultMaybe                  // network trouble; the command may have run
+	faultNotDialed              // no connection: the command did not run
+	faultRefused                // a redirect or refusal reply: the command did not run
 )
 
 // classify sorts an error from a call.
@@ -67,14 +68,14 @@ func classify(err error) fault {
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Op == "dial" {
-		return faultNotRun
+		return faultNotDialed
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
-		return faultNotRun
+		return faultNotDialed
 	}
 	for _, p := range []string{"MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "LOADING", "READONLY"} {
 		if redis.HasErrorPrefix(err, p) {
-			return faultNotRun
+			return faultRefused
 		}
 	}
 	var ne net.Error
@@ -111,7 +112,7 @@ func retrying[T any](s *Store, ctx context.Context, fn func(context.Context) (T,
 			return v, err
 		}
 		s.reload()
-		if f != faultNotRun || attempt >= maxRetries || time.Since(start) > fastFailure {
+		if f == faultMaybe || attempt >= maxRetries || (f == faultNotDialed && time.Since(start) > fastFailure) {
 			return v, err
 		}
 		pause := 25 * time.Millisecond << attempt

@@ -91,8 +91,13 @@ func TestClusterSlotMigration(t *testing.T) {
 		must(srcC, args...)
 		time.Sleep(20 * time.Millisecond) // let the workers meet ASK
 	}
+	// The order redis-cli uses: the new owner, the old one, the others.
+	must(dstC, "CLUSTER", "SETSLOT", s, "NODE", dstID)
+	must(srcC, "CLUSTER", "SETSLOT", s, "NODE", dstID)
 	for _, a := range cl.Addrs {
-		must(node(a), "CLUSTER", "SETSLOT", s, "NODE", dstID)
+		if a != srcAddr && a != dstAddr {
+			must(node(a), "CLUSTER", "SETSLOT", s, "NODE", dstID)
+		}
 	}
 	moved := l.Mark()
 	l.WaitRounds(t, 20, 30*time.Second)
