@@ -132,10 +132,7 @@ func TestClusterFailoverFromEnv(t *testing.T) {
 	}
 
 	killed := time.Now()
-	testserver.StopCheckKill(t, victim, l, func(i int, acked int64) bool {
-		if !onVictim[i] {
-			return true
-		}
+	testserver.StopCheckKill(t, victim, l, func(i int) bool { return onVictim[i] }, func(i int, acked int64) bool {
 		v, ok := readN(replica, keys[i])
 		return ok && v >= acked
 	})

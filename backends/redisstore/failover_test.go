@@ -115,10 +115,7 @@ func TestClusterFailover(t *testing.T) {
 	l.WaitRounds(t, 20, 30*time.Second)
 
 	killed := time.Now()
-	testserver.StopCheckKill(t, victim, l, func(i int, acked int64) bool {
-		if !onVictim[i] {
-			return true
-		}
+	testserver.StopCheckKill(t, victim, l, func(i int) bool { return onVictim[i] }, func(i int, acked int64) bool {
 		v, ok := replicaValue(replicaAddr, keys[i], true)
 		return ok && v >= acked
 	})
@@ -179,7 +176,7 @@ func TestSentinelFailover(t *testing.T) {
 	l.WaitRounds(t, 20, 30*time.Second)
 
 	killed := time.Now()
-	testserver.StopCheckKill(t, g.Master, l, func(i int, acked int64) bool {
+	testserver.StopCheckKill(t, g.Master, l, func(int) bool { return true }, func(i int, acked int64) bool {
 		v, ok := replicaValue(g.Replica.Addr, keys[i], false)
 		return ok && v >= acked
 	})

@@ -3,6 +3,7 @@ package testserver
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -289,30 +290,53 @@ func (l *SessionLoad) Final(ctx context.Context, read func(ctx context.Context, 
 }
 
 // StopCheckKill freezes victim (SIGSTOP), checks with replicaHas that its
-// replica holds every worker's acknowledged write, and kills it (SIGKILL).
-// A write Redis acknowledged but had not yet sent to the replica is lost by
-// any asynchronous failover; that is Redis' documented behaviour (WAIT is
-// the cure), not what fault tests check, so when the replica lags the
-// server is resumed and frozen again, up to 20 times.
-func StopCheckKill(t testing.TB, victim *Redis, l *SessionLoad, replicaHas func(worker int, acked int64) bool) {
+// replica holds the acknowledged write of every worker whose session lives
+// on victim (on reports which), and kills it (SIGKILL). A write Redis
+// acknowledged but had not yet sent to the replica is lost by any
+// asynchronous failover; that is Redis' documented behaviour (WAIT is the
+// cure), not what fault tests check, so when the replica lags the server
+// is resumed and frozen again, up to 20 times. Each freeze lasts well under
+// a second, shorter than any failure-detection timeout the tests use.
+func StopCheckKill(t testing.TB, victim *Redis, l *SessionLoad, on func(worker int) bool, replicaHas func(worker int, acked int64) bool) {
 	t.Helper()
+	mine := func() []int64 {
+		all := l.Acked()
+		for i := range all {
+			if !on(i) {
+				all[i] = 0
+			}
+		}
+		return all
+	}
 	for try := 0; try < 20; try++ {
 		victim.Pause(t)
-		time.Sleep(20 * time.Millisecond) // let the replica read what is in flight
+		// Replies sent before the freeze may still be on their way to the
+		// workers: wait (briefly) until their acknowledged values stop
+		// moving.
+		acked := mine()
+		for stable, n := 0, 0; stable < 2 && n < 10; n++ {
+			time.Sleep(20 * time.Millisecond)
+			now := mine()
+			if slices.Equal(now, acked) {
+				stable++
+			} else {
+				acked, stable = now, 0
+			}
+		}
 		lag := -1
-		for i, a := range l.Acked() {
+		for i, a := range acked {
 			if a > 0 && !replicaHas(i, a) {
 				lag = i
 				break
 			}
 		}
-		if lag < 0 {
+		if lag < 0 && slices.Equal(acked, mine()) {
 			victim.Kill(t)
 			return
 		}
 		t.Logf("replica lags for worker %d; resuming and trying again", lag)
 		victim.Resume(t)
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatal("testserver: the replica never caught up with the acknowledged writes")
 }
