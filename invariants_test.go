@@ -1154,3 +1154,36 @@ func TestSaveFromRequestGoroutineDoesNotRace(t *testing.T) {
 	}
 	a.mustGet(c, "/get", 200, "bg")
 }
+
+// A session first used after its request ended (never loaded during it)
+// fails loudly: it reads as empty, Err reports ErrEnded, and it is logged.
+func TestSessionFirstUsedAfterRequestFailsLoudly(t *testing.T) {
+	got := make(chan error, 1)
+	answered := make(chan struct{})
+	a := newLiveApp(t, Options{}, recoveryBefore, false, func(r *gin.Engine) {
+		panicRoutes(r)
+		r.GET("/later", func(c *gin.Context) {
+			cp := c.Copy()
+			go func() {
+				<-answered // the client has the response: the request is over
+				s := Default(cp)
+				if _, ok := s.Get("v"); ok {
+					got <- errors.New("read a value")
+					return
+				}
+				got <- s.Err()
+			}()
+			c.String(http.StatusOK, "ok")
+		})
+	})
+	c := a.client()
+	a.mustGet(c, "/set?v=seed", 200, "ok")
+	a.mustGet(c, "/later", 200, "ok")
+	close(answered)
+	if err := <-got; !errors.Is(err, ErrEnded) {
+		t.Fatalf("Err() = %v, want ErrEnded", err)
+	}
+	if !strings.Contains(a.logs.all(), "first used after its request ended") {
+		t.Fatalf("not logged:\n%s", a.logs.all())
+	}
+}
