@@ -878,8 +878,9 @@ func TestRegenerateSurvivesFailedDeleteOfOldID(t *testing.T) {
 
 // The leader of a batched write writes the changes of the requests queued
 // behind it: one write is held so that two requests with the current
-// version queue behind it; all three changes are stored, the two queued
-// ones in one write, and the leader's own view keeps one copy of each key.
+// version queue behind it (one adds a key, the next deletes one); both
+// changes are stored in one batch, and the leader's own view is its own,
+// untouched by the merge (no key twice, no key of the other request).
 func TestBatchLeaderWritesQueuedChanges(t *testing.T) {
 	var leaderView atomic.Value
 	a := newLiveApp(t, Options{}, recoveryBefore, false, func(r *gin.Engine) {
@@ -891,13 +892,20 @@ func TestBatchLeaderWritesQueuedChanges(t *testing.T) {
 				c.String(503, err.Error())
 				return
 			}
-			leaderView.Store(fmt.Sprint(s.Keys()))
+			if c.Param("k") == "b" {
+				leaderView.Store(fmt.Sprint(s.Keys()))
+			}
+			c.String(http.StatusOK, "ok")
+		})
+		r.GET("/del/:k", func(c *gin.Context) {
+			Default(c).Delete(c.Param("k"))
 			c.String(http.StatusOK, "ok")
 		})
 		r.GET("/keys", func(c *gin.Context) { c.String(http.StatusOK, "%v", Default(c).Keys()) })
 	})
 	c := a.client()
 	a.mustGet(c, "/set?v=seed", 200, "ok")
+	a.mustGet(c, "/add/z", 200, "ok")
 	hold, held := make(chan struct{}), make(chan struct{})
 	var first atomic.Bool
 	a.store.setHook(func(_ context.Context, op string) error {
@@ -914,24 +922,26 @@ func TestBatchLeaderWritesQueuedChanges(t *testing.T) {
 			t.Errorf("%s: %d %q %v", path, code, body, err)
 		}
 	}
+	waitQueued := func(n int) {
+		for a.queued() < n {
+			time.Sleep(time.Millisecond)
+		}
+	}
 	wg.Add(1)
 	go get("/add/a")
 	<-held
-	wg.Add(2)
-	go get("/add/b")
-	go get("/add/c")
-	for a.queued() < 2 {
-		time.Sleep(time.Millisecond)
-	}
+	wg.Add(1)
+	go get("/add/b") // leads the next batch
+	waitQueued(1)
+	wg.Add(1)
+	go get("/del/v")
+	waitQueued(2)
 	writesBefore := a.store.count("SaveIf")
 	close(hold)
 	wg.Wait()
 	a.store.setHook(nil)
-	_, keys, _ := a.get(c, "/keys")
-	for _, k := range []string{"a", "b", "c", "v"} {
-		if !strings.Contains(keys, k) {
-			t.Fatalf("key %q lost: %s", k, keys)
-		}
+	if _, keys, _ := a.get(c, "/keys"); keys != "[z a b]" {
+		t.Fatalf("stored keys %s, want [z a b]", keys)
 	}
 	// One batch for the two: its first try conflicts (they loaded the
 	// version the held write replaced), its retry writes both. Written
@@ -939,8 +949,8 @@ func TestBatchLeaderWritesQueuedChanges(t *testing.T) {
 	if n := a.store.count("SaveIf") - writesBefore; n != 2 {
 		t.Fatalf("the two queued requests took %d write attempts, want 2 (one batch and its retry)", n)
 	}
-	if v := leaderView.Load().(string); strings.Count(v, "v") != 1 {
-		t.Fatalf("a request's view after a batched write: %s", v)
+	if v, _ := leaderView.Load().(string); v != "[v z b]" {
+		t.Fatalf("the leader's view after the batched write: %s, want [v z b]", v)
 	}
 }
 
@@ -1143,4 +1153,37 @@ func TestSaveFromRequestGoroutineDoesNotRace(t *testing.T) {
 		a.mustGet(c, "/bg", 200, "body")
 	}
 	a.mustGet(c, "/get", 200, "bg")
+}
+
+// A session first used after its request ended (never loaded during it)
+// fails loudly: it reads as empty, Err reports ErrEnded, and it is logged.
+func TestSessionFirstUsedAfterRequestFailsLoudly(t *testing.T) {
+	got := make(chan error, 1)
+	answered := make(chan struct{})
+	a := newLiveApp(t, Options{}, recoveryBefore, false, func(r *gin.Engine) {
+		panicRoutes(r)
+		r.GET("/later", func(c *gin.Context) {
+			cp := c.Copy()
+			go func() {
+				<-answered // the client has the response: the request is over
+				s := Default(cp)
+				if _, ok := s.Get("v"); ok {
+					got <- errors.New("read a value")
+					return
+				}
+				got <- s.Err()
+			}()
+			c.String(http.StatusOK, "ok")
+		})
+	})
+	c := a.client()
+	a.mustGet(c, "/set?v=seed", 200, "ok")
+	a.mustGet(c, "/later", 200, "ok")
+	close(answered)
+	if err := <-got; !errors.Is(err, ErrEnded) {
+		t.Fatalf("Err() = %v, want ErrEnded", err)
+	}
+	if !strings.Contains(a.logs.all(), "first used after its request ended") {
+		t.Fatalf("not logged:\n%s", a.logs.all())
+	}
 }

@@ -9,6 +9,12 @@ import (
 	"time"
 
 	"github.com/ginsession/ginsession/backends"
+	"github.com/ginsession/ginsession/backends/dynamostore"
+	"github.com/ginsession/ginsession/backends/filestore"
+	"github.com/ginsession/ginsession/backends/gormstore"
+	"github.com/ginsession/ginsession/backends/memcachedstore"
+	"github.com/ginsession/ginsession/backends/mongostore"
+	"github.com/ginsession/ginsession/backends/redisstore"
 	"github.com/ginsession/ginsession/internal/seal"
 )
 
@@ -22,20 +28,23 @@ const (
 	defaultCookieName          = "session"
 	defaultCookiePath          = "/"
 	defaultCookieSameSite      = http.SameSiteLaxMode // Flask: unset; ours is safer
-	defaultRedis               = "redis://127.0.0.1:6379"
-	defaultMemcached           = "127.0.0.1:11211"
-	defaultFileDir             = "./flask_session"
-	defaultFileThreshold       = 500
-	defaultFileMode            = 0o600
-	defaultMongoDB             = "mongodb://127.0.0.1:27017"
-	defaultMongoDBDB           = "flask_session"
-	defaultMongoDBCollect      = "sessions"
-	defaultSQLAlchemy          = "sqlite:///flask_session.db"
-	defaultSQLAlchemyTable     = "sessions"
-	defaultDynamoDBTable       = "Sessions"
-	defaultStoreTimeout        = 3 * time.Second // ours
-	defaultMaxSize             = 1 << 20         // ours
-	defaultMaxRetries          = 10              // ours
+	// Each backend's settings default to its package's constants: one
+	// place holds each default, whether the store is built from Options
+	// or by the backend's own New.
+	defaultRedis           = redisstore.DefaultURL
+	defaultMemcached       = memcachedstore.DefaultServers
+	defaultFileDir         = filestore.DefaultDir
+	defaultFileThreshold   = filestore.DefaultThreshold
+	defaultFileMode        = filestore.DefaultMode
+	defaultMongoDB         = mongostore.DefaultURI
+	defaultMongoDBDB       = mongostore.DefaultDatabase
+	defaultMongoDBCollect  = mongostore.DefaultCollection
+	defaultSQLAlchemy      = gormstore.DefaultURL
+	defaultSQLAlchemyTable = gormstore.DefaultTable
+	defaultDynamoDBTable   = dynamostore.DefaultTable
+	defaultStoreTimeout    = 3 * time.Second // ours
+	defaultMaxSize         = 1 << 20         // ours
+	defaultMaxRetries      = 10              // ours
 )
 
 // Bounds checked by Validate.

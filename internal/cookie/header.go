@@ -42,8 +42,10 @@ func AddVary(h http.Header) {
 		}
 	}
 	if len(vs) == 0 {
-		h["Vary"] = []string{"Cookie"}
+		h["Vary"] = varyCookie[:1:1] // shared: an append copies it, and Cookie is never edited away here
 		return
 	}
 	vs[len(vs)-1] += ", Cookie"
 }
+
+var varyCookie = []string{"Cookie"}

@@ -6,20 +6,19 @@ package cookie
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"unsafe"
 )
 
 // NewID returns a new session id: n bytes from crypto/rand, base64url
 // without padding (43 characters for the default 32 bytes), the format
 // Flask-Session 0.8 uses (secrets.token_urlsafe(n)).
 func NewID(n int) string {
-	var buf [128]byte
-	b := buf[:]
-	if n > len(buf) {
-		b = make([]byte, n)
-	}
-	b = b[:n]
-	rand.Read(b) // never returns an error; crashes the program if the OS fails
-	return base64.RawURLEncoding.EncodeToString(b)
+	m := base64.RawURLEncoding.EncodedLen(n)
+	b := make([]byte, m+n) // the id, then the random bytes it encodes: one allocation
+	rand.Read(b[m:])       // never returns an error; crashes the program if the OS fails
+	base64.RawURLEncoding.Encode(b[:m], b[m:])
+	clear(b[m:])
+	return unsafe.String(&b[0], m) // b is never written again
 }
 
 // ValidID reports whether s could have been made by NewID(n): exactly

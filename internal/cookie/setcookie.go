@@ -26,16 +26,26 @@ type Spec struct {
 // cookie (no Expires), Flask's non-permanent session. Attributes come in
 // Werkzeug's order.
 func (s *Spec) Set(h http.Header, value string, expires time.Time) {
-	s.add(h, value, expires, false)
+	var buf [48]byte
+	expiry := buf[:0]
+	if !expires.IsZero() {
+		expiry = append(expiry, "; Expires="...)
+		expiry = expires.UTC().AppendFormat(expiry, http.TimeFormat)
+	}
+	s.add(h, value, expiry)
 }
 
 // Delete adds the Set-Cookie header that expires the cookie, replacing one an
 // earlier call added.
 func (s *Spec) Delete(h http.Header) {
-	s.add(h, "", time.Time{}, true)
+	s.add(h, "", deletionExpiry)
 }
 
-func (s *Spec) add(h http.Header, value string, expires time.Time, deletion bool) {
+var deletionExpiry = []byte("; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0")
+
+// add adds the cookie name=value with the given expiry attributes (empty
+// for a browser-session cookie).
+func (s *Spec) add(h http.Header, value string, expiry []byte) {
 	var buf [256]byte
 	b := buf[:0]
 	b = append(b, s.Name...)
@@ -45,12 +55,7 @@ func (s *Spec) add(h http.Header, value string, expires time.Time, deletion bool
 		b = append(b, "; Domain="...)
 		b = append(b, s.Domain...)
 	}
-	if deletion {
-		b = append(b, "; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0"...)
-	} else if !expires.IsZero() {
-		b = append(b, "; Expires="...)
-		b = expires.UTC().AppendFormat(b, http.TimeFormat)
-	}
+	b = append(b, expiry...)
 	if s.Secure {
 		b = append(b, "; Secure"...)
 	}

@@ -209,6 +209,7 @@ func (r *Request) write() error {
 	if err != nil {
 		return storeError("save session", err)
 	}
+	r.isNew = false // stored: a retry after a failure below goes through compare-and-swap
 	if r.prev != nil && !r.dropped {
 		if err := r.retire(key, ttl); err != nil {
 			return err

@@ -45,6 +45,8 @@ type Error struct {
 	Err    error  // the cause, if any
 }
 
+// Error returns the message: "ginsession: " once, what was being done, the
+// key, and the cause.
 func (e *Error) Error() string {
 	b := []byte("ginsession: ")
 	b = append(b, e.Op...)

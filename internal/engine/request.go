@@ -47,6 +47,7 @@ type Request struct {
 	setErr  error  // the first value Set could not encode
 	reseal  bool   // loaded with a fallback encryption key: rewrite it
 	repaird bool   // a Set repaired invalid UTF-8 (logged once)
+	lateUse bool   // first used after the request ended (logged once)
 
 	out  cookieOut // the Set-Cookie the commit decided, applied by the request's goroutine
 	vary bool      // Vary: Cookie is due
@@ -128,8 +129,12 @@ func (r *Request) End() {
 // begin runs at the start of every method that reads, with r.mu held: it
 // loads the session on first use.
 func (r *Request) begin() {
-	if r.st == stIdle {
+	switch {
+	case r.st == stIdle:
 		r.load()
+	case r.st == stEnded && r.sid == "" && !r.lateUse:
+		r.lateUse = true
+		r.e.log.Error("ginsession: session first used after its request ended; it reads as empty (use it before the handler returns, or read what you need before starting the goroutine)")
 	}
 }
 
