@@ -510,7 +510,10 @@ func TestOneDeadlinePerRequest(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if worst > time.Second+100*time.Millisecond {
+	// The budget is 1s; the margin absorbs scheduling on a loaded 2-core
+	// machine (-race, other packages' servers). Before the one-budget
+	// engine the queued requests waited 1s each in turn: 2s and more.
+	if worst > time.Second+300*time.Millisecond {
 		t.Fatalf("a request waited %v for the store, over its 1s budget", worst)
 	}
 	a.store.setHook(nil)
@@ -535,8 +538,8 @@ func TestLoadAndCommitShareTheBudget(t *testing.T) {
 	})
 	start := time.Now()
 	code, _, err := a.get(c, "/set?v=x")
-	if took := time.Since(start); err != nil || code != http.StatusServiceUnavailable || took > time.Second+100*time.Millisecond {
-		t.Fatalf("%d %v after %v; want 503 within 1.1s", code, err, took)
+	if took := time.Since(start); err != nil || code != http.StatusServiceUnavailable || took > time.Second+300*time.Millisecond {
+		t.Fatalf("%d %v after %v; want 503 within the 1s budget (+300ms of scheduling)", code, err, took)
 	}
 }
 
