@@ -14,7 +14,9 @@
 //
 // The store implements backends.Store, backends.Toucher (the memcached
 // touch command: the value is never resent), backends.CompareAndSwapper
-// (gets/cas, and add for new sessions) and io.Closer. It does not list or
+// (a load with refresh is one gat, whose version is the content; a write
+// checks it with gets then cas; without refresh, gets and cas; add for new
+// sessions) and io.Closer. It does not list or
 // clean up keys: memcached expires items by itself and cannot enumerate
 // them reliably.
 //
@@ -27,6 +29,7 @@ package memcachedstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -312,7 +315,7 @@ func Expiration(ttl time.Duration, now time.Time) int32 {
 // (nil, false, nil).
 func (s *Store) Load(ctx context.Context, key string) ([]byte, bool, error) {
 	var it *memcache.Item
-	err := s.do(ctx, "load", key, nil, func([]byte) error {
+	err := s.do(ctx, "load", key, nil, 1, func([]byte) error {
 		var err error
 		it, err = s.client.Get(key)
 		return err
@@ -333,14 +336,14 @@ func (s *Store) Save(ctx context.Context, key string, data []byte, ttl time.Dura
 		return err
 	}
 	exp := Expiration(ttl, s.now())
-	return s.do(ctx, "save", key, data, func(data []byte) error {
+	return s.do(ctx, "save", key, data, 1, func(data []byte) error {
 		return s.client.Set(&memcache.Item{Key: key, Value: data, Expiration: exp})
 	})
 }
 
 // Delete removes key; a missing key is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	err := s.do(ctx, "delete", key, nil, func([]byte) error { return s.client.Delete(key) })
+	err := s.do(ctx, "delete", key, nil, 1, func([]byte) error { return s.client.Delete(key) })
 	if errors.Is(err, memcache.ErrCacheMiss) {
 		return nil
 	}
@@ -351,29 +354,43 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // resending the value. A missing key is not an error and is not created.
 func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
 	exp := Expiration(ttl, s.now())
-	err := s.do(ctx, "touch", key, nil, func([]byte) error { return s.client.Touch(key, exp) })
+	err := s.do(ctx, "touch", key, nil, 1, func([]byte) error { return s.client.Touch(key, exp) })
 	if errors.Is(err, memcache.ErrCacheMiss) {
 		return nil
 	}
 	return err
 }
 
-// version is the Record.Version of this store: memcached's CAS unique.
-type version uint64
+// casVersion is the Record.Version of a load without refresh: the item's
+// CAS unique, which SaveIf sends back in a cas command.
+type casVersion uint64
 
-// LoadVersion loads key with `gets`, whose CAS unique is the version.
+// contentVersion is the Record.Version of a load with refresh: the SHA-256
+// of the loaded bytes. `gat` returns no CAS unique, so a write checks the
+// content instead (gets, compare, then cas with the fresh CAS unique), as
+// the redis store's content versions do.
+type contentVersion [sha256.Size]byte
+
+// LoadVersion loads key with a version token for SaveIf.
 //
-// It never refreshes the expiry (Record.Refreshed is always false), even
-// when refresh is positive: gomemcache's GetAndTouch sends `gat`, which
-// returns no CAS unique, and the client exposes neither `gats` nor the meta
-// protocol. The expiry is reset at commit instead: by the cas write itself
-// when the session changed, or by a touch (a second, value-less round
-// trip) when it did not.
+// With refresh > 0 it sends `gat <exptime> <key>`: one round trip loads the
+// value and resets its expiry (Record.Refreshed), and the version is the
+// SHA-256 of the value. With refresh 0 it sends `gets <key>` and the version
+// is the CAS unique. See docs/backends/memcached.md for why reads use gat
+// rather than the meta protocol.
 func (s *Store) LoadVersion(ctx context.Context, key string, refresh time.Duration) (backends.Record, error) {
 	var it *memcache.Item
-	err := s.do(ctx, "load", key, nil, func([]byte) error {
+	var exp int32
+	if refresh > 0 {
+		exp = Expiration(refresh, s.now())
+	}
+	err := s.do(ctx, "load", key, nil, 1, func([]byte) error {
 		var err error
-		it, err = s.client.Get(key)
+		if refresh > 0 {
+			it, err = s.client.GetAndTouch(key, exp)
+		} else {
+			it, err = s.client.Get(key)
+		}
 		return err
 	})
 	if errors.Is(err, memcache.ErrCacheMiss) {
@@ -382,19 +399,25 @@ func (s *Store) LoadVersion(ctx context.Context, key string, refresh time.Durati
 	if err != nil {
 		return backends.Record{}, err
 	}
-	return backends.Record{Data: it.Value, Found: true, Version: version(it.CasID)}, nil
+	if refresh > 0 {
+		return backends.Record{Data: it.Value, Found: true, Version: contentVersion(sha256.Sum256(it.Value)), Refreshed: true}, nil
+	}
+	return backends.Record{Data: it.Value, Found: true, Version: casVersion(it.CasID)}, nil
 }
 
-// SaveIf writes data only if key still holds version: memcached cas with
-// the CAS unique from LoadVersion, or add when version is nil (only if the
-// key is absent or expired). A failed condition gives an error wrapping
-// backends.ErrConflict and writes nothing.
+// errChanged reports that the item no longer holds the loaded content.
+var errChanged = errors.New("content changed")
+
+// SaveIf writes data only if key still holds version, or, when version is
+// nil, only if the key is absent or expired (add). A CAS-unique version
+// (from a load without refresh) is one cas command. A content version (from
+// a load with refresh) is gets, a comparison of the current bytes with the
+// loaded ones, then cas with the CAS unique just read: two round trips, and
+// a change made between them still fails the cas. A failed condition gives
+// an error wrapping backends.ErrConflict and writes nothing.
 func (s *Store) SaveIf(ctx context.Context, key string, data []byte, ver any, ttl time.Duration) error {
-	var casID uint64
-	switch v := ver.(type) {
-	case nil:
-	case version:
-		casID = uint64(v)
+	switch ver.(type) {
+	case nil, casVersion, contentVersion:
 	default:
 		return fmt.Errorf("ginsession: memcached: save: version of type %T did not come from this store", ver)
 	}
@@ -402,18 +425,34 @@ func (s *Store) SaveIf(ctx context.Context, key string, data []byte, ver any, tt
 		return err
 	}
 	exp := Expiration(ttl, s.now())
-	err := s.do(ctx, "save", key, data, func(data []byte) error {
+	trips := 1
+	if _, ok := ver.(contentVersion); ok {
+		trips = 2
+	}
+	err := s.do(ctx, "save", key, data, trips, func(data []byte) error {
 		it := &memcache.Item{Key: key, Value: data, Expiration: exp}
-		if ver == nil {
+		switch v := ver.(type) {
+		case nil:
 			return s.client.Add(it)
+		case casVersion:
+			it.CasID = uint64(v)
+		case contentVersion:
+			cur, err := s.client.Get(key)
+			if err != nil {
+				return err
+			}
+			if sha256.Sum256(cur.Value) != v {
+				return errChanged
+			}
+			it.CasID = cur.CasID
 		}
-		it.CasID = casID
 		return s.client.CompareAndSwap(it)
 	})
 	switch {
-	case errors.Is(err, memcache.ErrNotStored), errors.Is(err, memcache.ErrCASConflict), errors.Is(err, memcache.ErrCacheMiss):
+	case errors.Is(err, memcache.ErrNotStored), errors.Is(err, memcache.ErrCASConflict), errors.Is(err, memcache.ErrCacheMiss), errors.Is(err, errChanged):
 		// NOT_STORED (add on a present key), EXISTS (cas on a changed
-		// item), NOT_FOUND (cas on a deleted or expired item).
+		// item), NOT_FOUND (cas on a deleted or expired item, or a gets
+		// that found nothing), or content that differs from the load.
 		return fmt.Errorf("ginsession: memcached: save: %w", backends.ErrConflict)
 	}
 	return err
@@ -460,13 +499,14 @@ func (s *Store) fits(key string, data []byte) error {
 	return nil
 }
 
-// do runs one client call for op on key: it refuses closed stores, invalid
-// keys and done contexts first, and maps errors. When ctx's deadline is
-// closer than the client's worst case (a connect plus one I/O timeout) the
+// do runs call, which makes trips client calls, for op on key: it refuses
+// closed stores, invalid keys and done contexts first, and maps errors. When
+// ctx's deadline is closer than the client's worst case (a connect plus one
+// I/O timeout per call) the
 // call runs in a goroutine so that do returns when ctx is done; data is
 // then copied, because the abandoned call may still be writing it after
 // do returned.
-func (s *Store) do(ctx context.Context, op, key string, data []byte, call func(data []byte) error) error {
+func (s *Store) do(ctx context.Context, op, key string, data []byte, trips int, call func(data []byte) error) error {
 	if s.closed.Load() {
 		return fmt.Errorf("ginsession: memcached: %s: %w", op, backends.ErrClosed)
 	}
@@ -477,7 +517,7 @@ func (s *Store) do(ctx context.Context, op, key string, data []byte, call func(d
 		return fmt.Errorf("ginsession: memcached: %s: %w", op, context.Cause(ctx))
 	}
 	var err error
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < 2*s.timeout {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < 2*time.Duration(trips)*s.timeout {
 		if data != nil {
 			data = append([]byte(nil), data...)
 		}

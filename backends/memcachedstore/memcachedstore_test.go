@@ -404,13 +404,13 @@ func TestWireCommands(t *testing.T) {
 		}
 	}
 
-	// LoadVersion is one gets; its version is the CAS unique, which SaveIf
-	// sends back in a cas command.
+	// LoadVersion without refresh is one gets; its version is the CAS
+	// unique, which SaveIf sends back in a cas command.
 	if err := s.Save(ctxT(t), key, []byte("v3"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	rec.take()
-	r, err := s.LoadVersion(ctxT(t), key, time.Hour)
+	r, err := s.LoadVersion(ctxT(t), key, 0)
 	if err != nil || !r.Found || r.Refreshed {
 		t.Fatalf("LoadVersion = %+v, %v", r, err)
 	}
@@ -431,6 +431,48 @@ func TestWireCommands(t *testing.T) {
 	}
 	if _, recv = rec.take(); string(recv) != "EXISTS\r\n" {
 		t.Fatalf("stale cas answered %q", recv)
+	}
+
+	// LoadVersion with refresh is one gat: the value and the new expiry in
+	// one round trip, reported as Refreshed.
+	r, err = s.LoadVersion(ctxT(t), key, 2*time.Hour)
+	if err != nil || !r.Found || !r.Refreshed || string(r.Data) != "v4" {
+		t.Fatalf("LoadVersion with refresh = %+v, %v", r, err)
+	}
+	if sent, recv = rec.take(); string(sent) != "gat 7200 session:wire\r\n" || string(recv) != "VALUE session:wire 0 2\r\nv4\r\nEND\r\n" {
+		t.Fatalf("LoadVersion with refresh sent %q received %q", sent, recv)
+	}
+	var left int
+	if line, _ := raw(t, srv.Addr, "mg "+key+" t"); func() bool { _, err := fmt.Sscanf(line, "HD t%d", &left); return err != nil }() || left < 7190 || left > 7200 {
+		t.Fatalf("remaining ttl after gat: %q; want about 7200", line)
+	}
+	// Its version is the content: SaveIf reads the CAS unique with gets,
+	// compares the bytes, then sends cas.
+	if err := s.SaveIf(ctxT(t), key, []byte("v6"), r.Version, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	sent, recv = rec.take()
+	head, rest, _ := strings.Cut(string(recv), "\r\n")
+	if _, err := fmt.Sscanf(head, "VALUE session:wire 0 2 %d", &cas); err != nil || rest != "v4\r\nEND\r\nSTORED\r\n" {
+		t.Fatalf("SaveIf (content version) received %q: %v", recv, err)
+	}
+	if want := fmt.Sprintf("gets session:wire\r\ncas session:wire 0 3600 2 %d\r\nv6\r\n", cas); string(sent) != want {
+		t.Fatalf("SaveIf (content version) sent %q; want %q", sent, want)
+	}
+	// A stale content version sends no cas at all.
+	if err := s.SaveIf(ctxT(t), key, []byte("v7"), r.Version, time.Hour); !errors.Is(err, backends.ErrConflict) {
+		t.Fatalf("stale content SaveIf = %v; want ErrConflict", err)
+	}
+	if sent, _ = rec.take(); string(sent) != "gets session:wire\r\n" {
+		t.Fatalf("stale content SaveIf sent %q; want only gets", sent)
+	}
+	// A miss with refresh is found=false, not refreshed, and creates nothing.
+	r, err = s.LoadVersion(ctxT(t), key+"-missing", time.Hour)
+	if err != nil || r.Found || r.Refreshed {
+		t.Fatalf("LoadVersion of a missing key with refresh = %+v, %v", r, err)
+	}
+	if sent, recv = rec.take(); string(sent) != "gat 3600 session:wire-missing\r\n" || string(recv) != "END\r\n" {
+		t.Fatalf("missing gat sent %q received %q", sent, recv)
 	}
 }
 
@@ -501,6 +543,113 @@ func TestCASConflict(t *testing.T) {
 	}
 	if err := b.SaveIf(ctxT(t), key, []byte("x"), "not a version", time.Hour); err == nil || errors.Is(err, backends.ErrConflict) {
 		t.Fatalf("SaveIf with a foreign version = %v; want a plain error", err)
+	}
+}
+
+// TestContentVersionConflict checks the versions of loads with refresh
+// (gat, content versions): another writer's change, a delete, and a
+// concurrent load that refreshes (gat) but writes nothing.
+func TestContentVersionConflict(t *testing.T) {
+	t.Parallel()
+	g := testserver.StartMemcacheds(t, 2, testserver.MemcachedOptions{})
+	a, b := New(newClient(g.Addrs()...), Options{}), New(newClient(g.Addrs()...), Options{})
+	key := "session:content-conflict"
+	if err := a.Save(ctxT(t), key, []byte("v1"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ra, _ := a.LoadVersion(ctxT(t), key, time.Hour)
+	rb, _ := b.LoadVersion(ctxT(t), key, time.Hour)
+	if !ra.Refreshed || !rb.Refreshed {
+		t.Fatalf("loads with refresh not reported refreshed: %+v %+v", ra, rb)
+	}
+	if err := a.SaveIf(ctxT(t), key, []byte("a wins"), ra.Version, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SaveIf(ctxT(t), key, []byte("b loses"), rb.Version, time.Hour); !errors.Is(err, backends.ErrConflict) {
+		t.Fatalf("content SaveIf after another writer = %v; want ErrConflict", err)
+	}
+	// A refreshing load by someone else (gat) changes nothing a writer
+	// depends on.
+	rc, _ := b.LoadVersion(ctxT(t), key, time.Hour)
+	if _, err := a.LoadVersion(ctxT(t), key, 2*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SaveIf(ctxT(t), key, []byte("b after gat"), rc.Version, time.Hour); err != nil {
+		t.Fatalf("content SaveIf after another load = %v; want success", err)
+	}
+	rd, _ := b.LoadVersion(ctxT(t), key, time.Hour)
+	if err := a.Delete(ctxT(t), key); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SaveIf(ctxT(t), key, []byte("resurrected"), rd.Version, time.Hour); !errors.Is(err, backends.ErrConflict) {
+		t.Fatalf("content SaveIf on a deleted key = %v; want ErrConflict", err)
+	}
+	if _, found, _ := a.Load(ctxT(t), key); found {
+		t.Fatal("content SaveIf on a deleted key recreated it")
+	}
+}
+
+// TestConcurrentWriters runs 200 writers on one key, each adding its own
+// entry with LoadVersion (with refresh, as the middleware loads) and
+// SaveIf, retrying on conflict: every entry must be there at the end.
+func TestConcurrentWriters(t *testing.T) {
+	t.Parallel()
+	srv := testserver.StartMemcached(t, testserver.MemcachedOptions{})
+	client := newClient(srv.Addr)
+	client.MaxIdleConns = 200
+	s := New(client, Options{})
+	key := "session:concurrent"
+	if err := s.Save(ctxT(t), key, []byte("start"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	const writers = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for attempt := 0; ; attempt++ {
+				if attempt == 10000 {
+					errs <- fmt.Errorf("writer %d: still conflicting after %d attempts", i, attempt)
+					return
+				}
+				r, err := s.LoadVersion(ctxT(t), key, time.Hour)
+				if err != nil || !r.Found {
+					errs <- fmt.Errorf("writer %d: load: %+v, %v", i, r, err)
+					return
+				}
+				err = s.SaveIf(ctxT(t), key, fmt.Appendf(r.Data, ",%d", i), r.Version, time.Hour)
+				if err == nil {
+					return
+				}
+				if !errors.Is(err, backends.ErrConflict) {
+					errs <- fmt.Errorf("writer %d: save: %v", i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	data, _, err := s.Load(ctxT(t), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, f := range strings.Split(string(data), ",")[1:] {
+		seen[f]++
+	}
+	for i := range writers {
+		if n := seen[strconv.Itoa(i)]; n != 1 {
+			t.Errorf("writer %d's entry appears %d times", i, n)
+		}
+	}
+	if len(seen) != writers {
+		t.Errorf("%d distinct entries; want %d", len(seen), writers)
 	}
 }
 
