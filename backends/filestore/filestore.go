@@ -19,8 +19,10 @@
 // configured mode), which is fsynced and then renamed over the entry, and
 // the directory is fsynced after the rename. A reader therefore sees either
 // the old file or the new one, never a mix; a process killed mid-write
-// leaves the old value and an orphaned ".tmp-*" file that Cleanup removes
-// once it is an hour old. A file that fails its length or checksum check
+// leaves the old value and an orphaned ".tmp-*" file. Temporary files older
+// than Options.StaleTemp (5 minutes by default) are removed when the store
+// is opened, by every prune and by Cleanup, so crashed writers never fill
+// the disk, whatever SESSION_CLEANUP_N_REQUESTS says. A file that fails its length or checksum check
 // anyway (a disk or filesystem fault, a file copied in by hand) is treated
 // as missing, logged and removed; a file with another magic or a newer
 // format version is treated as missing, logged and left alone.
@@ -87,9 +89,12 @@ const (
 	DefaultThreshold = 500
 )
 
-// staleTemp is how old an orphaned temporary file must be before Cleanup
-// removes it; no write takes that long, so a live writer never loses one.
-const staleTemp = time.Hour
+// DefaultStaleTemp is how old a temporary file must be before the store
+// treats it as orphaned by a writer that died, when Options.StaleTemp is
+// zero. A write of the largest session takes milliseconds; a writer still
+// busy after 5 minutes whose file is removed fails its rename with an error
+// (nothing is lost silently).
+const DefaultStaleTemp = 5 * time.Minute
 
 func init() {
 	backends.Register("filesystem", func(_ context.Context, cfg backends.Config) (backends.Store, error) {
@@ -127,6 +132,13 @@ type Options struct {
 	// slog.Default().
 	Logger *slog.Logger
 
+	// StaleTemp is the age (by modification time) after which a temporary
+	// file (".tmp-*", ".probe-*") is taken as orphaned by a writer that was
+	// killed and removed: when the store is opened, with every prune and by
+	// Cleanup. 0 means DefaultStaleTemp (5 minutes). There is no way to keep
+	// orphaned files forever.
+	StaleTemp time.Duration
+
 	// Now returns the current time; nil means time.Now. For tests.
 	Now func() time.Time
 }
@@ -140,6 +152,7 @@ type Store struct {
 	lockDir   string
 	mode      os.FileMode
 	threshold int // < 0: unlimited
+	staleTemp time.Duration
 	log       *slog.Logger
 	now       func() time.Time
 
@@ -180,8 +193,12 @@ func newStore(dir string, opts Options) (*Store, error) {
 		lockDir:   filepath.Join(abs, ".locks"),
 		mode:      opts.Mode,
 		threshold: opts.Threshold,
+		staleTemp: opts.StaleTemp,
 		log:       opts.Logger,
 		now:       opts.Now,
+	}
+	if s.staleTemp <= 0 {
+		s.staleTemp = DefaultStaleTemp
 	}
 	if s.mode == 0 {
 		s.mode = DefaultMode
@@ -228,6 +245,8 @@ func newStore(dir string, opts Options) (*Store, error) {
 	for _, name := range all {
 		if isEntryName(name) {
 			n++
+		} else if isTempName(name) {
+			s.removeStaleTemp(filepath.Join(abs, name))
 		} else if flask == "" && isCachelibName(name) {
 			flask = name
 		}
@@ -722,8 +741,8 @@ func (s *Store) peekKey(ctx context.Context, e entry) (string, bool, error) {
 }
 
 // Cleanup removes every expired entry and reports how many it removed. It
-// also removes damaged entry files and temporary files orphaned by a
-// writer that died more than an hour ago.
+// also removes damaged entry files and temporary files older than
+// Options.StaleTemp (orphaned by a writer that died).
 func (s *Store) Cleanup(ctx context.Context) (int, error) {
 	if err := s.check(ctx, "cleanup"); err != nil {
 		return 0, err
@@ -739,7 +758,7 @@ func (s *Store) Cleanup(ctx context.Context) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return removed, wrap("cleanup", err)
 		}
-		if strings.HasPrefix(n, ".tmp-") {
+		if isTempName(n) {
 			s.removeStaleTemp(filepath.Join(s.dir, n))
 			continue
 		}
@@ -765,9 +784,17 @@ func (s *Store) Cleanup(ctx context.Context) (int, error) {
 	return removed, nil
 }
 
+// isTempName reports whether name is a temporary file of ours: a write's
+// ".tmp-*" file or the ".probe-*" file New creates to check the directory.
+func isTempName(name string) bool {
+	return strings.HasPrefix(name, ".tmp-") || strings.HasPrefix(name, ".probe-")
+}
+
+// removeStaleTemp removes the temporary file at path if it is older than
+// the store's StaleTemp: its writer died (a live write takes milliseconds).
 func (s *Store) removeStaleTemp(path string) {
 	fi, err := os.Lstat(path)
-	if err != nil || s.now().Sub(fi.ModTime()) < staleTemp {
+	if err != nil || !fi.Mode().IsRegular() || s.now().Sub(fi.ModTime()) < s.staleTemp {
 		return
 	}
 	if os.Remove(path) == nil {

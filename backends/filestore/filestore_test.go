@@ -491,6 +491,63 @@ func countFiles(t *testing.T, dir string) int {
 	return n
 }
 
+// TestStaleTempFiles checks that temporary files orphaned by dead writers
+// are removed by default, without Cleanup: when the store is opened (also
+// through the SESSION_TYPE factory) and by every prune, once they are older
+// than StaleTemp, and never before.
+func TestStaleTempFiles(t *testing.T) {
+	dir := t.TempDir()
+	stale := time.Now().Add(-filestore.DefaultStaleTemp - time.Minute)
+	young := time.Now().Add(-filestore.DefaultStaleTemp + time.Minute)
+	plant := func(name string, mtime time.Time) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("half a session"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	check := func(when string, want map[string]bool) {
+		t.Helper()
+		for p, kept := range want {
+			if _, err := os.Stat(p); (err == nil) != kept {
+				t.Errorf("%s: %s exists = %v; want %v", when, filepath.Base(p), err == nil, kept)
+			}
+		}
+	}
+
+	// At open, through the factory (what SESSION_TYPE=filesystem builds).
+	oldTmp := plant(".tmp-0123456789abcdef-0000000000000001", stale)
+	oldProbe := plant(".probe-123456", stale)
+	youngTmp := plant(".tmp-0123456789abcdef-0000000000000002", young)
+	notOurs := plant("tmp-notours", stale)
+	st, err := backends.Open(ctx(t), backends.Config{Type: "filesystem", FileDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.(*filestore.Store).Close()
+	check("open", map[string]bool{oldTmp: false, oldProbe: false, youngTmp: true, notOurs: true})
+
+	// With each prune: a threshold of 3 and a fourth entry.
+	c := &clock{now: time.Now()}
+	s := open(t, dir, filestore.Options{Threshold: 3, Now: c.Now})
+	for i := range 3 {
+		mustSave(t, s, fmt.Sprintf("k%d", i), "v", time.Hour)
+	}
+	c.Advance(2 * time.Minute) // youngTmp is now 6 minutes old
+	laterTmp := plant(".tmp-0123456789abcdef-0000000000000003", time.Now())
+	mustSave(t, s, "k3", "v", time.Hour)
+	check("prune", map[string]bool{youngTmp: false, laterTmp: true, notOurs: true})
+
+	// A custom bound.
+	c.Advance(time.Minute)
+	open(t, dir, filestore.Options{StaleTemp: 30 * time.Second, Now: c.Now})
+	check("open with StaleTemp 30s", map[string]bool{laterTmp: false, notOurs: true})
+}
+
 func TestCleanup(t *testing.T) {
 	c := &clock{now: time.Now()}
 	logger, _ := newLogger()

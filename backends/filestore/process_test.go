@@ -205,8 +205,8 @@ func TestCASAcrossProcesses(t *testing.T) {
 // TestKilledWriter SIGKILLs a helper that writes large values in a loop at
 // random moments, several times: the entry must always hold a complete
 // value (the old or a new one), never a torn one, and never be reported
-// as damaged. Orphaned temporary files are allowed; Cleanup removes them
-// once they are stale.
+// as damaged. Orphaned temporary files are allowed; the next open removes
+// those older than the bound (DefaultStaleTemp), and only those.
 func TestKilledWriter(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -271,15 +271,37 @@ func TestKilledWriter(t *testing.T) {
 	if strings.Contains(logs.String(), "unreadable") || strings.Contains(logs.String(), "damaged") {
 		t.Errorf("a damaged entry was seen:\n%s", logs)
 	}
-	// Every entry file is complete; leftover temporary files are cleaned
-	// up once stale.
+	// The next open removes every temporary file older than the bound,
+	// with default options (no Cleanup, no SESSION_CLEANUP_N_REQUESTS).
+	// The orphans are made to look older than the bound, except one, which
+	// must be kept: it could still be a live writer's.
 	temps, _ := filepath.Glob(filepath.Join(dir, ".tmp-*"))
 	t.Logf("%d orphaned temporary files", len(temps))
-	later := open(t, dir, filestore.Options{Logger: logger, Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
-	for _, p := range temps {
-		old := time.Now().Add(-2 * time.Hour)
-		os.Chtimes(p, old, old)
+	if len(temps) < 3 {
+		t.Fatalf("%d orphaned temporary files; the kills left at least 3", len(temps))
 	}
+	old := time.Now().Add(-filestore.DefaultStaleTemp - time.Second)
+	for _, p := range temps[1:] {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open(t, dir, filestore.Options{Logger: logger})
+	left, _ := filepath.Glob(filepath.Join(dir, ".tmp-*"))
+	for _, p := range left {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if age := time.Since(fi.ModTime()); age >= filestore.DefaultStaleTemp {
+			t.Errorf("after the next open, %s is %v old; the bound is %v", filepath.Base(p), age, filestore.DefaultStaleTemp)
+		}
+	}
+	if len(left) != 1 || left[0] != temps[0] {
+		t.Errorf("after the next open: temporary files %v; want only the young %v", left, temps[0])
+	}
+	// Cleanup removes nothing else: no entry is expired or damaged.
+	later := open(t, dir, filestore.Options{Logger: logger, Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
 	if n, err := later.Cleanup(ctx(t)); err != nil || n != 0 {
 		t.Errorf("Cleanup = %d, %v; want nothing expired or damaged", n, err)
 	}

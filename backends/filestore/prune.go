@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"path/filepath"
 	"slices"
 )
 
@@ -18,7 +19,8 @@ func (s *Store) pruneTarget() int64 {
 // over the threshold. It scans the directory once: expired and damaged
 // entries go first; if the count is still above the target, the live
 // entries that expire soonest follow. keep (the entry just written) is
-// never removed. Only one prune runs at a time per Store; the others skip.
+// never removed. Temporary files older than StaleTemp are removed on the
+// way. Only one prune runs at a time per Store; the others skip.
 // Pruning is best effort: it stops when ctx ends and only logs failures,
 // since the write that triggered it has succeeded.
 func (s *Store) prune(ctx context.Context, keep string) {
@@ -27,10 +29,19 @@ func (s *Store) prune(ctx context.Context, keep string) {
 	}
 	defer s.pruning.Store(false)
 	before := s.count.Load()
-	names, err := s.entryNames()
+	all, err := s.dirNames()
 	if err != nil {
 		s.log.Warn("ginsession: filesystem: prune", "err", err)
 		return
+	}
+	names := all[:0]
+	for _, n := range all {
+		switch {
+		case isEntryName(n):
+			names = append(names, n)
+		case isTempName(n):
+			s.removeStaleTemp(filepath.Join(s.dir, n))
+		}
 	}
 	type candidate struct {
 		e       entry
