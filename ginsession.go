@@ -47,6 +47,7 @@ import (
 	"github.com/ginsession/ginsession/backends"
 	"github.com/ginsession/ginsession/internal/cookie"
 	"github.com/ginsession/ginsession/internal/engine"
+	"github.com/ginsession/ginsession/internal/errs"
 	"github.com/ginsession/ginsession/internal/health"
 	"github.com/ginsession/ginsession/internal/seal"
 	"github.com/ginsession/ginsession/internal/wire"
@@ -120,13 +121,13 @@ func NewMiddleware(opts Options) (*Middleware, error) {
 	}
 	m.store = o.Store
 	if m.store == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), o.OpenTimeout)
 		defer cancel()
 		cfg := o.backendConfig()
 		cfg.Logger = m.log
 		m.store, err = backends.Open(ctx, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("ginsession: open the %s store: %s", o.Type, cleanMessage(err))
+			return nil, errs.Wrap("open the "+o.Type+" store", err)
 		}
 		m.ownsStore = true
 	}

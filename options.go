@@ -129,6 +129,11 @@ type Options struct {
 	// StoreTimeout is SESSION_STORE_TIMEOUT: the deadline of each store
 	// call (default 3s).
 	StoreTimeout time.Duration
+	// OpenTimeout is SESSION_OPEN_TIMEOUT: the longest NewMiddleware waits
+	// while opening the store named by Type (default 5s). A server that
+	// does not answer within it does not fail NewMiddleware: the store
+	// finishes its setup on first use (docs/backends.md, "Start-up").
+	OpenTimeout time.Duration
 	// MaxSize is SESSION_MAX_SIZE: the largest encoded session accepted, in
 	// bytes (default 1 MiB). A larger session is not saved; the request
 	// gets the ErrorHandler with an error matching ErrTooLarge. A stored

@@ -43,6 +43,7 @@ const (
 	defaultSQLAlchemyTable = gormstore.DefaultTable
 	defaultDynamoDBTable   = dynamostore.DefaultTable
 	defaultStoreTimeout    = 3 * time.Second // ours
+	defaultOpenTimeout     = 5 * time.Second // ours
 	defaultMaxSize         = 1 << 20         // ours
 	defaultMaxRetries      = 10              // ours
 )
@@ -65,7 +66,7 @@ const (
 // Flask-Session 0.8's for its settings (SESSION_TYPE "null", 31-day
 // lifetime, "session:" prefix, 32-byte ids, msgpack, cookie "session" on
 // "/", and so on), SameSite=Lax for the cookie (safer than Flask's unset
-// default), and ginsession's own StoreTimeout 3s, MaxSize 1 MiB and
+// default), and ginsession's own StoreTimeout 3s, OpenTimeout 5s, MaxSize 1 MiB and
 // MaxRetries 10. Store, SecretKey, ErrorHandler and Logger stay empty; the
 // middleware supplies its default error handler and slog.Default().
 func DefaultOptions() Options {
@@ -90,6 +91,7 @@ func DefaultOptions() Options {
 		SQLAlchemyTable:     defaultSQLAlchemyTable,
 		DynamoDBTable:       defaultDynamoDBTable,
 		StoreTimeout:        defaultStoreTimeout,
+		OpenTimeout:         defaultOpenTimeout,
 		MaxSize:             defaultMaxSize,
 		MaxRetries:          defaultMaxRetries,
 	}
@@ -138,6 +140,9 @@ func (o Options) withDefaults() Options {
 	if o.StoreTimeout == 0 {
 		o.StoreTimeout = d.StoreTimeout
 	}
+	if o.OpenTimeout == 0 {
+		o.OpenTimeout = d.OpenTimeout
+	}
 	if o.MaxSize == 0 {
 		o.MaxSize = d.MaxSize
 	}
@@ -184,7 +189,7 @@ func (o Options) backendConfig() backends.Config {
 //     (96 bytes), and KeyPrefix + sid fits memcached's 250-byte key limit;
 //   - KeyPrefix is printable ASCII without spaces;
 //   - SerializationFormat is "msgpack" or "json";
-//   - Lifetime, StoreTimeout, MaxSize, MaxRetries, CleanupNRequests and
+//   - Lifetime, StoreTimeout, OpenTimeout, MaxSize, MaxRetries, CleanupNRequests and
 //     MemoryMaxEntries are not negative, and FileMode has only permission
 //     bits;
 //   - IdleTimeout and AbsoluteLifetime are not negative, IdleTimeout is at
@@ -234,6 +239,9 @@ func (o Options) Validate() error {
 		add("StoreTimeout (SESSION_STORE_TIMEOUT) = %v: want a positive duration (0 means the default, 3s)", v.StoreTimeout)
 	} else if v.StoreTimeout < time.Millisecond {
 		add("StoreTimeout (SESSION_STORE_TIMEOUT) = %v: want at least 1ms (no store answers sooner; every request would fail)", v.StoreTimeout)
+	}
+	if v.OpenTimeout < 0 {
+		add("OpenTimeout (SESSION_OPEN_TIMEOUT) = %v: want a positive duration (0 means the default, 5s)", v.OpenTimeout)
 	}
 	if v.MaxSize < 0 {
 		add("MaxSize (SESSION_MAX_SIZE) = %d: want a positive number of bytes (0 means the default, 1 MiB)", v.MaxSize)

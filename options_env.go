@@ -77,7 +77,7 @@ func OptionsFromEnv() (Options, error) {
 //     SESSION_COOKIE_PARTITIONED;
 //   - durations (integer or fractional seconds such as 3600 or 90.7, or a
 //     Go duration such as 720h): PERMANENT_SESSION_LIFETIME,
-//     SESSION_STORE_TIMEOUT; the same forms, 0 meaning off:
+//     SESSION_STORE_TIMEOUT, SESSION_OPEN_TIMEOUT; the same forms, 0 meaning off:
 //     SESSION_IDLE_TIMEOUT, SESSION_ABSOLUTE_LIFETIME;
 //   - SESSION_ENCRYPTION_KEY: 32 bytes as base64 (standard or URL
 //     alphabet, padded or not) or as 64 hex digits;
@@ -194,6 +194,7 @@ func OptionsFromLookup(lookup func(string) (string, bool), prefix string) (Optio
 	r.nonNegative("SESSION_MEMORY_MAX_ENTRIES", &o.MemoryMaxEntries, "an integer >= 0: the memory store's bound (0: unlimited)")
 
 	r.duration("SESSION_STORE_TIMEOUT", &o.StoreTimeout, time.Millisecond)
+	r.duration("SESSION_OPEN_TIMEOUT", &o.OpenTimeout, time.Millisecond)
 	r.positive("SESSION_MAX_SIZE", &o.MaxSize, "a positive integer: the largest encoded session in bytes (default 1048576)")
 	r.positive("SESSION_MAX_RETRIES", &o.MaxRetries, "a positive integer: retries after a concurrent write (default 10)")
 

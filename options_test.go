@@ -49,6 +49,7 @@ func TestOptionsDefaults(t *testing.T) {
 		SQLAlchemyTable:     "sessions",
 		DynamoDBTable:       "Sessions",
 		StoreTimeout:        3 * time.Second,
+		OpenTimeout:         5 * time.Second,
 		MaxSize:             1 << 20,
 		MaxRetries:          10,
 	}
@@ -165,6 +166,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"format json", func(o *Options) { o.SerializationFormat = "json" }, ""},
 		{"lifetime", func(o *Options) { o.Lifetime = -time.Second }, "PERMANENT_SESSION_LIFETIME"},
 		{"timeout", func(o *Options) { o.StoreTimeout = -1 }, "SESSION_STORE_TIMEOUT"},
+		{"open timeout", func(o *Options) { o.OpenTimeout = -1 }, "SESSION_OPEN_TIMEOUT"},
 		{"max size", func(o *Options) { o.MaxSize = -1 }, "SESSION_MAX_SIZE"},
 		{"max retries", func(o *Options) { o.MaxRetries = -1 }, "SESSION_MAX_RETRIES"},
 		{"cleanup", func(o *Options) { o.CleanupNRequests = -1 }, "SESSION_CLEANUP_N_REQUESTS"},
@@ -292,7 +294,7 @@ var envVarNames = []string{
 	"APPLICATION_ROOT", "SESSION_REDIS", "SESSION_MEMCACHED", "SESSION_FILE_DIR", "SESSION_FILE_THRESHOLD",
 	"SESSION_FILE_MODE", "SESSION_MONGODB", "SESSION_MONGODB_DB", "SESSION_MONGODB_COLLECT", "SESSION_SQLALCHEMY",
 	"SQLALCHEMY_DATABASE_URI", "SESSION_SQLALCHEMY_TABLE", "SESSION_CLEANUP_N_REQUESTS", "SESSION_STORE_TIMEOUT",
-	"SESSION_MAX_SIZE", "SESSION_MAX_RETRIES", "SESSION_MEMORY_MAX_ENTRIES",
+	"SESSION_MAX_SIZE", "SESSION_MAX_RETRIES", "SESSION_MEMORY_MAX_ENTRIES", "SESSION_OPEN_TIMEOUT",
 }
 
 func TestEnvEachVariable(t *testing.T) {
@@ -371,6 +373,7 @@ func TestEnvEachVariable(t *testing.T) {
 		{envMap{"SESSION_STORE_TIMEOUT": "500ms"}, func(o Options) bool { return o.StoreTimeout == 500*time.Millisecond }},
 		{envMap{"SESSION_STORE_TIMEOUT": "2"}, func(o Options) bool { return o.StoreTimeout == 2*time.Second }},
 		{envMap{"SESSION_STORE_TIMEOUT": "0.25"}, func(o Options) bool { return o.StoreTimeout == 250*time.Millisecond }},
+		{envMap{"SESSION_OPEN_TIMEOUT": "1.5"}, func(o Options) bool { return o.OpenTimeout == 1500*time.Millisecond }},
 		{envMap{"SESSION_MAX_SIZE": "65536"}, func(o Options) bool { return o.MaxSize == 65536 }},
 		{envMap{"SESSION_MAX_RETRIES": "3"}, func(o Options) bool { return o.MaxRetries == 3 }},
 		{envMap{"SESSION_MEMORY_MAX_ENTRIES": "10000"}, func(o Options) bool { return o.MemoryMaxEntries == 10000 }},
@@ -439,6 +442,7 @@ func TestEnvBadValues(t *testing.T) {
 		{"SESSION_STORE_TIMEOUT", "0.0001", "at least 1ms"},
 		{"PERMANENT_SESSION_LIFETIME", "0.5", "at least 1s"},
 		{"PERMANENT_SESSION_LIFETIME", "999ms", "at least 1s"},
+		{"SESSION_OPEN_TIMEOUT", "never", "Go duration"},
 		{"SESSION_MAX_SIZE", "1MB", "positive integer"},
 		{"SESSION_MAX_SIZE", "0", "positive integer"},
 		{"SESSION_MAX_RETRIES", "-1", "positive integer"},

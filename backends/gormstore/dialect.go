@@ -14,6 +14,8 @@ import (
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/ginsession/ginsession/internal/setup"
 )
 
 // flaskTimeFormat is how SQLAlchemy stores a DATETIME in SQLite: naive,
@@ -98,7 +100,7 @@ func (s *Store) prepareTable(ctx context.Context, create bool) error {
 	// Connect first, so that an unreachable database is reported as such
 	// rather than as a table that cannot be created.
 	if err := s.retry(ctx, func() error { return db.Exec("SELECT 1").Error }); err != nil {
-		return fmt.Errorf("ginsession: gorm: connect: %w", err)
+		return setup.Unreachable(fmt.Errorf("ginsession: gorm: connect: %w", err))
 	}
 	if create && s.probe(ctx) != nil {
 		ddl, ok := createTable[s.dialect]

@@ -39,6 +39,8 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/ginsession/ginsession/backends"
+	"github.com/ginsession/ginsession/internal/errs"
+	"github.com/ginsession/ginsession/internal/setup"
 )
 
 // DefaultTable is the table name used when Options.Table is empty
@@ -97,6 +99,9 @@ type Store struct {
 	// owned is the pool the factory opened; Close closes it.
 	owned  *sql.DB
 	closed atomic.Bool
+	// setup connects, creates the table and index when asked and checks
+	// the columns; every call runs it first until it has succeeded.
+	setup *setup.Once
 }
 
 var (
@@ -117,6 +122,11 @@ var (
 // open). Unless opts.NoCreateTable is set, it creates the table and an
 // index on expiry when the table is missing; it then checks the table's
 // columns. Those statements run with db's context (db.WithContext(ctx)).
+// When the database cannot be reached, New still returns the store, logs a
+// warning and runs those statements before the first call instead, retrying
+// on each call until the database answers (ginsession's start-up policy,
+// docs/backends.md); a database that answers but refuses (no permission, a
+// table without the store's columns) fails New.
 //
 // For MySQL/MariaDB, open db with parseTime=true and loc=UTC (expiry is
 // naive UTC, as Flask-Session writes it) and preferably
@@ -169,8 +179,14 @@ func newStore(ctx context.Context, db *gorm.DB, opts Options, owned *sql.DB) (*S
 		Logger:                 newGormLogger(log),
 		Context:                context.Background(),
 	})
-	if err := s.prepareTable(ctx, !opts.NoCreateTable); err != nil {
-		return nil, err
+	create := !opts.NoCreateTable
+	s.setup = setup.New(func(ctx context.Context) error { return s.prepareTable(ctx, create) })
+	if err := s.setup.Do(ctx); err != nil {
+		if !setup.IsUnreachable(err) {
+			return nil, err
+		}
+		s.log.Warn("ginsession: gorm: the database is not reachable at start; the table is checked (and created) on first use, and calls fail until it answers",
+			"table", table, "err", err)
 	}
 	return s, nil
 }
@@ -205,7 +221,7 @@ func (s *Store) check(ctx context.Context, op string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ginsession: gorm: %s: %w", op, err)
 	}
-	return nil
+	return errs.Prefixed("ginsession: gorm: "+op, s.setup.Do(ctx))
 }
 
 // storable reports whether key can exist in the session_id column at all.

@@ -25,6 +25,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/ginsession/ginsession/backends"
+	"github.com/ginsession/ginsession/internal/errs"
 )
 
 // DefaultURL is the database used when SESSION_SQLALCHEMY is empty, as in
@@ -74,6 +75,8 @@ func factory(ctx context.Context, cfg backends.Config) (backends.Store, error) {
 // retries up to the call's deadline) and mattn/go-sqlite3's "_" options.
 //
 // ctx bounds the connection made while starting (table check and creation).
+// A database that cannot be reached within ctx is not an error: the store
+// is returned and sets itself up on first use (see New).
 func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if rawURL == "" {
 		rawURL = DefaultURL
@@ -89,7 +92,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	s, err := newStore(ctx, db, opts, sqlDB)
 	if err != nil {
 		sqlDB.Close()
-		return nil, fmt.Errorf("ginsession: %s=%q: %w", envName, redact(rawURL), err)
+		return nil, errs.Wrap(fmt.Sprintf("%s=%q", envName, redact(rawURL)), err)
 	}
 	return s, nil
 }
@@ -123,7 +126,7 @@ func openDB(ctx context.Context, rawURL string, log *slog.Logger) (*gorm.DB, *sq
 		// GORM's SQLite dialector asks for the version: a locked file can
 		// refuse even that.
 		if tgt.driver != "sqlite" || !strings.Contains(err.Error(), "locked") || ctx.Err() != nil || time.Since(begin) > 30*time.Second {
-			return nil, nil, fmt.Errorf("ginsession: %s=%q: ginsession: gorm: open: %w", envName, redact(rawURL), err)
+			return nil, nil, fmt.Errorf("ginsession: %s=%q: gorm: open: %w", envName, redact(rawURL), err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -43,6 +43,8 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/ginsession/ginsession/backends"
+	"github.com/ginsession/ginsession/internal/errs"
+	"github.com/ginsession/ginsession/internal/setup"
 )
 
 // TypeName is the SESSION_TYPE this package registers.
@@ -128,6 +130,9 @@ type Store struct {
 	log     *slog.Logger
 	now     func() time.Time
 	closed  atomic.Bool
+	// setup resolves the server names of a store built by Open; nil for
+	// a client passed to New.
+	setup *setup.Once
 }
 
 var (
@@ -144,7 +149,7 @@ func init() {
 		}
 		s, err := Open(ctx, servers, Options{Logger: cfg.Logger})
 		if err != nil {
-			return nil, fmt.Errorf("ginsession: SESSION_MEMCACHED=%q: %w", cfg.Memcached, err)
+			return nil, errs.Wrap(fmt.Sprintf("SESSION_MEMCACHED=%q", cfg.Memcached), err)
 		}
 		return s, nil
 	})
@@ -177,25 +182,18 @@ func newStore(client *memcache.Client, owned bool, timeout time.Duration, opts O
 
 // Open builds a client for servers (host:port addresses, as returned by
 // ParseServers) with opts.Timeout and opts.MaxIdleConns and returns a store
-// that owns it: Close closes its connections. Host names are resolved once,
-// here, within ctx, as gomemcache's ServerList does; no connection is made.
+// that owns it: Close closes its connections. Host names are resolved here,
+// within ctx, as gomemcache's ServerList does; no connection is made. When
+// a name cannot be resolved within ctx, Open still returns the store, logs
+// a warning and resolves the names again before each call until it
+// succeeds (ginsession's start-up policy, docs/backends.md); until then
+// calls fail.
 func Open(ctx context.Context, servers []string, opts Options) (*Store, error) {
 	if len(servers) == 0 {
 		return nil, errors.New("ginsession: memcached: no servers")
 	}
-	addrs := make([]string, len(servers))
-	for i, srv := range servers {
-		a, err := resolve(ctx, srv)
-		if err != nil {
-			return nil, fmt.Errorf("ginsession: memcached: server %q: %w", srv, err)
-		}
-		addrs[i] = a
-	}
-	var list memcache.ServerList
-	if err := list.SetServers(addrs...); err != nil {
-		return nil, fmt.Errorf("ginsession: memcached: %w", err)
-	}
-	client := memcache.NewFromSelector(&list)
+	list := new(memcache.ServerList)
+	client := memcache.NewFromSelector(list)
 	client.Timeout = opts.Timeout
 	if client.Timeout <= 0 {
 		client.Timeout = DefaultTimeout
@@ -204,7 +202,29 @@ func Open(ctx context.Context, servers []string, opts Options) (*Store, error) {
 	if client.MaxIdleConns <= 0 {
 		client.MaxIdleConns = DefaultMaxIdleConns
 	}
-	return newStore(client, true, client.Timeout, opts), nil
+	s := newStore(client, true, client.Timeout, opts)
+	s.setup = setup.New(func(ctx context.Context) error {
+		addrs := make([]string, len(servers))
+		for i, srv := range servers {
+			a, err := resolve(ctx, srv)
+			if err != nil {
+				return setup.Unreachable(fmt.Errorf("ginsession: memcached: server %q: %w", srv, err))
+			}
+			addrs[i] = a
+		}
+		if err := list.SetServers(addrs...); err != nil {
+			return fmt.Errorf("ginsession: memcached: %w", err)
+		}
+		return nil
+	})
+	if err := s.setup.Do(ctx); err != nil {
+		if !setup.IsUnreachable(err) {
+			return nil, err
+		}
+		s.log.Warn("ginsession: memcached: a server name does not resolve at start; it is resolved again before each call until it does, and calls fail until then",
+			"err", err)
+	}
+	return s, nil
 }
 
 // resolve turns host:port into ip:port within ctx (gomemcache would resolve
@@ -515,6 +535,11 @@ func (s *Store) do(ctx context.Context, op, key string, data []byte, trips int, 
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ginsession: memcached: %s: %w", op, context.Cause(ctx))
+	}
+	if s.setup != nil {
+		if err := s.setup.Do(ctx); err != nil {
+			return errs.Prefixed("ginsession: memcached: "+op, err)
+		}
 	}
 	var err error
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < 2*time.Duration(trips)*s.timeout {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -947,7 +948,7 @@ func TestFactory(t *testing.T) {
 		t.Fatalf("Load after Close = %v", err)
 	}
 
-	for _, bad := range []string{",", "127.0.0.1", "127.0.0.1:99999", "junk", "a:1,,b:2", "memcached://x:1", "no-such-host.invalid:11211"} {
+	for _, bad := range []string{",", "127.0.0.1", "127.0.0.1:99999", "junk", "a:1,,b:2", "memcached://x:1"} {
 		_, err := backends.Open(ctxT(t), backends.Config{Type: "memcached", Memcached: bad})
 		if err == nil || !strings.Contains(err.Error(), "SESSION_MEMCACHED") || !strings.Contains(err.Error(), strconv.Quote(bad)) {
 			t.Errorf("SESSION_MEMCACHED=%q: %v; want an error naming the variable and the value", bad, err)
@@ -955,6 +956,42 @@ func TestFactory(t *testing.T) {
 			t.Logf("SESSION_MEMCACHED=%q: %v", bad, err)
 		}
 	}
+}
+
+// TestStartWithServerDown follows the start-up policy: a server that is
+// down, or a name that does not resolve, does not fail Open; calls fail
+// (with one prefix) until the server is there, then work.
+func TestStartWithServerDown(t *testing.T) {
+	t.Parallel()
+	srv := testserver.StartMemcached(t, testserver.MemcachedOptions{})
+	srv.Kill(t)
+	st, err := backends.Open(ctxT(t), backends.Config{Type: "memcached", Memcached: srv.Addr, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("Open with the server down = %v; want a store", err)
+	}
+	defer st.(*Store).Close()
+	if err := st.Save(ctxT(t), "session:down", []byte("x"), time.Minute); err == nil || strings.Count(err.Error(), "ginsession:") != 1 {
+		t.Fatalf("Save with the server down = %v; want one error with one prefix", err)
+	}
+	srv.Restart(t)
+	if err := st.Save(ctxT(t), "session:down", []byte("x"), time.Minute); err != nil {
+		t.Fatalf("Save after the server started = %v", err)
+	}
+
+	var logs bytes.Buffer
+	unresolved, err := backends.Open(ctxT(t), backends.Config{Type: "memcached", Memcached: "no-such-host.invalid:11211", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatalf("Open with a name that does not resolve = %v; want a store", err)
+	}
+	defer unresolved.(*Store).Close()
+	if !strings.Contains(logs.String(), "does not resolve at start") {
+		t.Errorf("no warning logged: %q", logs.String())
+	}
+	_, _, err = unresolved.Load(ctxT(t), "session:x")
+	if err == nil || !strings.Contains(err.Error(), "no-such-host.invalid") || strings.Count(err.Error(), "ginsession:") != 1 {
+		t.Fatalf("Load with an unresolved server = %v; want an error naming it, with one prefix", err)
+	}
+	t.Logf("unresolved: %v", err)
 }
 
 // TestCallerClientUntouched: New uses a caller's client as it is and Close

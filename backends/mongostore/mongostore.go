@@ -12,10 +12,19 @@
 // Flask-Session ignores it, and documents written by Flask-Session (which
 // lack it) are handled by comparing val instead.
 //
-// [New] creates, once, a unique index on id and a TTL index on expiration
-// (expireAfterSeconds 0, the index Flask-Session creates). Servers that do
-// not implement TTL indexes (FerretDB answers NotImplemented) are logged once
-// and then rely on the expiry check every read makes and on [Store.Cleanup].
+// The store creates, once, a unique index on id and a TTL index on
+// expiration (expireAfterSeconds 0, the index Flask-Session creates).
+// Servers that do not implement TTL indexes (FerretDB answers
+// NotImplemented) are logged once and then rely on the expiry check every
+// read makes and on [Store.Cleanup].
+//
+// Start-up follows ginsession's policy (docs/backends.md, "Start-up"): [New]
+// and the factory try the setup (a ping, the indexes, asking the server
+// whether it is FerretDB) within their deadline. A server that does not
+// answer is logged at Warn and the setup is retried before the first call
+// that needs it, one attempt at a time, until it succeeds; until then calls
+// fail. A server that answers but refuses the setup (a conflicting index,
+// duplicate ids) fails New with one clear error.
 //
 // The package registers SESSION_TYPE "mongodb", configured by SESSION_MONGODB
 // (URI), SESSION_MONGODB_DB and SESSION_MONGODB_COLLECT.
@@ -37,6 +46,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ginsession/ginsession/backends"
+	"github.com/ginsession/ginsession/internal/errs"
+	"github.com/ginsession/ginsession/internal/setup"
 )
 
 // Defaults used when the corresponding Options field is zero.
@@ -63,7 +74,9 @@ type Options struct {
 	Collection string
 	// Logger receives diagnostics (default slog.Default()).
 	Logger *slog.Logger
-	// SetupTimeout bounds the index creation New performs (default 10s).
+	// SetupTimeout bounds the setup New tries (a ping and the index
+	// creation; default 10s). A server that does not answer within it is
+	// not an error: the setup is retried on first use.
 	SetupTimeout time.Duration
 }
 
@@ -78,12 +91,15 @@ type Store struct {
 	// disconnects it; a client passed to New belongs to the caller.
 	ownsClient bool
 	// ttlIndex reports whether the server accepted the TTL index.
-	ttlIndex bool
+	ttlIndex atomic.Bool
 	// serialize is set on FerretDB, whose updates are read-then-write
 	// without a transaction: writes of one key are then serialized in
 	// this process (see keyLock).
-	serialize bool
+	serialize atomic.Bool
 	ns        string
+	// setup pings, creates the indexes and detects FerretDB; every call
+	// runs it first until it has succeeded.
+	setup *setup.Once
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -112,7 +128,7 @@ func open(ctx context.Context, cfg backends.Config) (backends.Store, error) {
 	shown := redact(uri)
 	client, err := mongo.Connect(options.Client().ApplyURI(uri))
 	if err != nil {
-		return nil, fmt.Errorf("ginsession: SESSION_MONGODB=%q: %w; want a MongoDB connection string like %q", shown, err, DefaultURI)
+		return nil, fmt.Errorf("ginsession: SESSION_MONGODB=%q: %v; want a MongoDB connection string like %q", shown, err, DefaultURI)
 	}
 	s, err := newStore(ctx, client, Options{
 		Database:   cfg.MongoDBDB,
@@ -123,7 +139,7 @@ func open(ctx context.Context, cfg backends.Config) (backends.Store, error) {
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = client.Disconnect(dctx)
-		return nil, fmt.Errorf("ginsession: SESSION_MONGODB=%q: %w", shown, err)
+		return nil, errs.Wrap(fmt.Sprintf("SESSION_MONGODB=%q", shown), err)
 	}
 	s.ownsClient = true
 	return s, nil
@@ -139,8 +155,10 @@ func redact(uri string) string {
 
 // New returns a Store on opts.Database/opts.Collection of client and creates
 // its indexes (a unique index on id, and a TTL index on expiration where the
-// server supports one), waiting at most opts.SetupTimeout. The client stays
-// the caller's: Close does not disconnect it.
+// server supports one), waiting at most opts.SetupTimeout. When the server
+// does not answer within it, New still returns the store and the setup is
+// retried before the first call (see the package documentation). The client
+// stays the caller's: Close does not disconnect it.
 func New(client *mongo.Client, opts Options) (*Store, error) {
 	timeout := opts.SetupTimeout
 	if timeout <= 0 {
@@ -170,18 +188,36 @@ func newStore(ctx context.Context, client *mongo.Client, opts Options) (*Store, 
 		log:    opts.Logger.With("store", "mongodb", "database", opts.Database, "collection", opts.Collection),
 	}
 	s.ns = opts.Database + "." + opts.Collection
-	if err := s.createIndexes(ctx); err != nil {
-		return nil, err
-	}
-	ferret, err := isFerretDB(ctx, client)
-	if err != nil {
-		return nil, fmt.Errorf("ginsession: mongodb: buildInfo: %w", err)
-	}
-	if ferret {
-		s.serialize = true
-		s.log.Info("ginsession: mongodb: FerretDB does not update documents atomically; writes of one session are serialized within this process, but several processes sharing this server can still lose concurrent updates")
+	s.setup = setup.New(s.prepare)
+	if err := s.setup.Do(ctx); err != nil {
+		if !setup.IsUnreachable(err) {
+			return nil, err
+		}
+		s.log.Warn("ginsession: mongodb: the server is not reachable at start; the indexes are created on first use, and calls fail until it answers",
+			"err", err)
 	}
 	return s, nil
+}
+
+// prepare is the store's setup: reach the server, create the indexes and
+// find out whether the server is FerretDB. A server that does not answer
+// the ping is reported as unreachable (retried on first use).
+func (s *Store) prepare(ctx context.Context) error {
+	if err := s.client.Ping(ctx, nil); err != nil {
+		return setup.Unreachable(fmt.Errorf("ginsession: mongodb: server not reachable: %w", err))
+	}
+	if err := s.createIndexes(ctx); err != nil {
+		return err
+	}
+	ferret, err := isFerretDB(ctx, s.client)
+	if err != nil {
+		return fmt.Errorf("ginsession: mongodb: buildInfo: %w", err)
+	}
+	if ferret {
+		s.serialize.Store(true)
+		s.log.Info("ginsession: mongodb: FerretDB does not update documents atomically; writes of one session are serialized within this process, but several processes sharing this server can still lose concurrent updates")
+	}
+	return nil
 }
 
 // isFerretDB reports whether the server is FerretDB (its buildInfo has a
@@ -209,7 +245,7 @@ func init() {
 // lock takes the write lock of key when the server needs one. The returned
 // func releases it.
 func (s *Store) lock(ctx context.Context, key string) (func(), error) {
-	if !s.serialize {
+	if !s.serialize.Load() {
 		return func() {}, nil
 	}
 	h := fnv.New32a()
@@ -247,7 +283,7 @@ func (s *Store) createIndexes(ctx context.Context) error {
 	var se mongo.ServerError
 	switch {
 	case err == nil:
-		s.ttlIndex = true
+		s.ttlIndex.Store(true)
 	case errors.As(err, &se) && se.HasErrorCode(codeNotImplemented):
 		s.log.Info("ginsession: mongodb: the server does not implement TTL indexes; expired sessions are ignored on read and removed by Cleanup (set SESSION_CLEANUP_N_REQUESTS)",
 			"error", err)
@@ -264,7 +300,7 @@ func (s *Store) createIndexes(ctx context.Context) error {
 // expiration, so that it removes expired documents by itself. When false,
 // call Cleanup from time to time (the core does when
 // SESSION_CLEANUP_N_REQUESTS is set).
-func (s *Store) HasTTLIndex() bool { return s.ttlIndex }
+func (s *Store) HasTTLIndex() bool { return s.ttlIndex.Load() }
 
 // Collection returns the collection the store uses.
 func (s *Store) Collection() *mongo.Collection { return s.coll }
@@ -289,7 +325,7 @@ func (s *Store) check(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ginsession: mongodb: %w", err)
 	}
-	return nil
+	return errs.Prefixed("ginsession: mongodb", s.setup.Do(ctx))
 }
 
 func wrap(op string, err error) error {
@@ -551,7 +587,7 @@ func (s *Store) Cleanup(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	expired := bson.D{{Key: "expiration", Value: bson.D{{Key: "$lte", Value: now()}}}}
-	if s.serialize {
+	if s.serialize.Load() {
 		return s.cleanupEach(ctx, expired)
 	}
 	res, err := s.coll.DeleteMany(ctx, expired)

@@ -597,13 +597,23 @@ func TestFactory(t *testing.T) {
 		t.Fatalf("Open with a bad URI = %v; want an error naming SESSION_MONGODB", err)
 	}
 	t.Logf("bad URI: %v", err)
-	// Nothing listens on port 1: the factory fails within its context, and
-	// the message names the variable without the password.
+	// Nothing listens on port 1: the factory gives up on the setup within
+	// its context and still returns the store (start-up policy: retried on
+	// first use); calls fail, with messages that carry one prefix and no
+	// password.
 	short, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_, err = backends.Open(short, backends.Config{Type: "mongodb", MongoDB: "mongodb://alice:s3cret@127.0.0.1:1/", Logger: quiet})
-	if err == nil || !strings.Contains(err.Error(), "SESSION_MONGODB") || strings.Contains(err.Error(), "s3cret") {
-		t.Fatalf("Open with an unreachable server = %v; want an error naming SESSION_MONGODB without the password", err)
+	start := time.Now()
+	down, err := backends.Open(short, backends.Config{Type: "mongodb", MongoDB: "mongodb://alice:s3cret@127.0.0.1:1/", Logger: quiet})
+	if err != nil || time.Since(start) > 4*time.Second {
+		t.Fatalf("Open with an unreachable server = %v after %v; want a store within the 2s deadline", err, time.Since(start))
+	}
+	defer down.(*mongostore.Store).Close()
+	lctx, lcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer lcancel()
+	_, _, err = down.Load(lctx, "session:x")
+	if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Count(err.Error(), "ginsession:") != 1 {
+		t.Fatalf("Load with an unreachable server = %v; want one error with one prefix and no password", err)
 	}
 	t.Logf("unreachable: %v", err)
 
@@ -694,6 +704,69 @@ func TestServerDown(t *testing.T) {
 	waitBack(t, s, key)
 	// The data directory survives a restart.
 	mustLoad(t, s, key, []byte("kept"))
+}
+
+// TestStartWithServerDown opens a store while its server is down: New
+// returns within SetupTimeout, calls fail until the server is started,
+// and then the first call creates the indexes.
+func TestStartWithServerDown(t *testing.T) {
+	if testserver.ExternalMongoDBURI() != "" {
+		t.Skip("needs a server this test can stop")
+	}
+	srv := testserver.FerretDB(t)
+	srv.Kill(t)
+	client, err := mongo.Connect(options.Client().ApplyURI(srv.URI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	logs := &logBuffer{}
+	start := time.Now()
+	s, err := mongostore.New(client, mongostore.Options{Database: randomName("gs_"), SetupTimeout: time.Second, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatalf("New with the server down = %v; want a store", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("New took %v with a SetupTimeout of 1s", took)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if !strings.Contains(logs.String(), "not reachable at start") {
+		t.Errorf("no warning logged: %q", logs.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	err = s.Save(ctx, "session:early", []byte("x"), time.Hour)
+	cancel()
+	if err == nil || strings.Count(err.Error(), "ginsession:") != 1 {
+		t.Fatalf("Save with the server down = %v; want one error with one prefix", err)
+	}
+	t.Logf("server down: %v", err)
+
+	srv.Restart(t)
+	waitBack(t, s, "session:late")
+	if err := s.SaveIf(tctx(t), "session:late", []byte("v"), nil, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	mustLoad(t, s, "session:late", []byte("v"))
+	// The setup ran on first use: the unique index on id exists, so a
+	// second create-only write of the key is a conflict.
+	cur, err := s.Collection().Indexes().List(tctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx []bson.M
+	if err := cur.All(tctx(t), &idx); err != nil {
+		t.Fatal(err)
+	}
+	names := map[any]bool{}
+	for _, ix := range idx {
+		names[ix["name"]] = true
+	}
+	if !names["id_1"] {
+		t.Errorf("indexes after first use: %v; want id_1", idx)
+	}
+	if err := s.SaveIf(tctx(t), "session:late", []byte("w"), nil, time.Hour); !errors.Is(err, backends.ErrConflict) {
+		t.Errorf("second create of one key = %v; want ErrConflict", err)
+	}
 }
 
 // waitBack polls Load until the store answers again: the driver notices a

@@ -1,0 +1,104 @@
+package ginsession
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginsession/ginsession/internal/testserver"
+)
+
+// TestStartWithServerDown checks the start-up policy on every backend with
+// a server (docs/backends.md, "Start-up"): with its server stopped,
+// NewMiddleware returns within OpenTimeout, requests that use the session
+// get the ErrorHandler's 503 and routes that do not are served; once the
+// server is started, sessions work, schema and indexes included, with no
+// restart of the app.
+func TestStartWithServerDown(t *testing.T) {
+	cases := []struct {
+		name  string
+		start func(t *testing.T) (Options, testserver.Controller)
+	}{
+		{"redis", func(t *testing.T) (Options, testserver.Controller) {
+			r := testserver.StartRedis(t)
+			return Options{Type: "redis", Redis: "redis://" + r.Addr}, r
+		}},
+		{"memcached", func(t *testing.T) (Options, testserver.Controller) {
+			m := testserver.StartMemcached(t, testserver.MemcachedOptions{})
+			return Options{Type: "memcached", Memcached: m.Addr}, m
+		}},
+		{"mongodb", func(t *testing.T) (Options, testserver.Controller) {
+			m := testserver.FerretDB(t)
+			return Options{Type: "mongodb", MongoDB: m.URI}, m
+		}},
+		{"sqlalchemy-postgres", func(t *testing.T) (Options, testserver.Controller) {
+			pg := testserver.StartPostgres(t)
+			return Options{Type: "sqlalchemy", SQLAlchemy: pg.URL(pg.NewDatabase(t))}, pg
+		}},
+		{"sqlalchemy-mariadb", func(t *testing.T) (Options, testserver.Controller) {
+			m := testserver.StartMariaDB(t)
+			return Options{Type: "sqlalchemy", SQLAlchemy: m.URL(m.NewDatabase(t))}, m
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			opts, ctl := tc.start(t)
+			ctl.Kill(t)
+			opts.OpenTimeout = time.Second
+			opts.StoreTimeout = time.Second
+			opts.Logger = quietLogger
+			start := time.Now()
+			mw, err := NewMiddleware(opts)
+			if err != nil {
+				t.Fatalf("NewMiddleware with the server down = %v; want a middleware", err)
+			}
+			t.Cleanup(func() { mw.Close() })
+			if took := time.Since(start); took > 3*time.Second {
+				t.Errorf("NewMiddleware took %v with an OpenTimeout of 1s", took)
+			}
+			gin.SetMode(gin.ReleaseMode)
+			r := gin.New()
+			r.Use(mw.Handler())
+			r.GET("/health", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
+			r.GET("/set", func(c *gin.Context) { Default(c).Set("user", "alice"); c.String(http.StatusOK, "set") })
+			r.GET("/get", func(c *gin.Context) { v, _ := Default(c).GetString("user"); c.String(http.StatusOK, v) })
+			do := func(path, cookie string) *httptest.ResponseRecorder {
+				req := httptest.NewRequest("GET", path, nil)
+				if cookie != "" {
+					req.Header.Set("Cookie", cookie)
+				}
+				w := httptest.NewRecorder()
+				r.ServeHTTP(w, req)
+				return w
+			}
+			if w := do("/health", ""); w.Code != http.StatusOK {
+				t.Errorf("/health with the server down: %d", w.Code)
+			}
+			if w := do("/set", ""); w.Code != http.StatusServiceUnavailable {
+				t.Errorf("/set with the server down: %d %s; want 503", w.Code, w.Body)
+			}
+
+			ctl.Restart(t)
+			deadline := time.Now().Add(30 * time.Second)
+			var w *httptest.ResponseRecorder
+			for {
+				w = do("/set", "")
+				if w.Code == http.StatusOK || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if w.Code != http.StatusOK {
+				t.Fatalf("/set 30s after the server started: %d %s", w.Code, w.Body)
+			}
+			cookie := strings.Split(w.Header().Get("Set-Cookie"), ";")[0]
+			if got := do("/get", cookie); got.Code != http.StatusOK || got.Body.String() != "alice" {
+				t.Fatalf("/get after the restart: %d %q; want alice", got.Code, got.Body)
+			}
+		})
+	}
+}
