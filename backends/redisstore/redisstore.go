@@ -221,7 +221,12 @@ func (s *Store) check(ctx context.Context, op string) error {
 }
 
 // wrap prefixes a client error. Keys are left out: they hold session ids.
+// A command the server refuses becomes an *UnsupportedError that says what
+// the store needs.
 func wrap(op string, err error) error {
+	if u := refused(op, err); u != nil {
+		return u
+	}
 	if tooLarge(err) {
 		return fmt.Errorf("ginsession: redis: %s: %w (%w)", op, backends.ErrTooLarge, err)
 	}
@@ -285,7 +290,9 @@ func (s *Store) get(ctx context.Context, key string, refresh time.Duration) (loa
 	getex := refresh > 0 && !s.noGetEx.Load()
 	if getex {
 		cmd = s.client.GetEx(ctx, key, seconds(refresh))
-		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "ERR unknown command") {
+		// Redis before 6.2 answers "ERR unknown command 'getex'". (go-redis's
+		// HasErrorPrefix strips "ERR ", so it cannot be used for this.)
+		if u := refused("load", cmd.Err()); u != nil && u.Command == "GETEX" && strings.Contains(u.Reply, "unknown command") {
 			s.noGetEx.Store(true)
 			s.log.Warn("ginsession: redis: the server has no GETEX (Redis < 6.2); an unmodified session's expiry is refreshed by a separate EXPIRE")
 			getex = false

@@ -68,6 +68,21 @@ func StartRedis(t testing.TB) *Redis {
 	return r
 }
 
+// StartRedisArgs is StartRedis with extra redis-server arguments, e.g.
+// "--rename-command", "GETEX", "" to make a server that answers like one
+// older than 6.2.
+func StartRedisArgs(t testing.TB, args ...string) *Redis {
+	t.Helper()
+	bin := LookPath(t, "redis-server", RedisHint)
+	dir := ShortTempDir(t, "gsredis")
+	r, err := startRedis(bin, dir, func(int) []string { return args })
+	if err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	t.Cleanup(r.stop)
+	return r
+}
+
 var (
 	sharedMu      sync.Mutex
 	sharedRedis   *Redis
