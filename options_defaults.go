@@ -201,7 +201,8 @@ func (o Options) backendConfig() backends.Config {
 //     (browsers reject such cookies otherwise);
 //   - CookieName is a valid cookie name (an RFC 6265 token), CookiePath
 //     starts with "/", and neither CookiePath nor CookieDomain contains ';'
-//     or control characters;
+//     or control characters, and CookieDomain is a host name without a
+//     scheme, port or path;
 //   - Type is registered (see backends.Types), unless Store is set.
 func (o Options) Validate() error {
 	v := o.withDefaults()
@@ -311,6 +312,8 @@ func (o Options) Validate() error {
 	}
 	if hasCookieAttrBreak(v.CookieDomain) || strings.ContainsAny(v.CookieDomain, " \"") {
 		add("CookieDomain (SESSION_COOKIE_DOMAIN) = %q: want a host name such as example.com, or empty for a host-only cookie", v.CookieDomain)
+	} else if strings.ContainsAny(v.CookieDomain, ":/") {
+		add("CookieDomain (SESSION_COOKIE_DOMAIN) = %q: want a host name such as example.com, without a scheme, port or path (a cookie's domain covers every port), or empty for a host-only cookie", v.CookieDomain)
 	}
 	if v.Store == nil {
 		if _, ok := backends.Lookup(v.Type); !ok {

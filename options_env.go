@@ -222,7 +222,8 @@ func OptionsFromLookup(lookup func(string) (string, bool), prefix string) (Optio
 		}
 	}
 
-	return o, errors.Join(errors.Join(r.errs...), o.Validate())
+	r.checkStoreEnv(&o)
+	return o, errors.Join(errors.Join(r.errs...), prefixEnvNames(o.Validate(), prefix))
 }
 
 // envReader reads variables and collects EnvErrors.

@@ -102,7 +102,7 @@ func init() {
 		if dir == "" {
 			dir = DefaultDir
 		}
-		if err := checkMode(cfg.FileMode); err != nil {
+		if err := CheckMode(cfg.FileMode); err != nil {
 			return nil, fmt.Errorf("ginsession: SESSION_FILE_MODE=%#o: %w", uint32(cfg.FileMode), err)
 		}
 		s, err := newStore(dir, Options{Mode: cfg.FileMode, Threshold: cfg.FileThreshold, Logger: cfg.Log()})
@@ -117,8 +117,9 @@ func init() {
 // 0600, a threshold of 500 entries and slog.Default() for diagnostics.
 type Options struct {
 	// Mode is the permission of entry files (SESSION_FILE_MODE); 0 means
-	// 0600. Only permission bits are allowed, and the owner must be able to
-	// read and write. It is applied exactly, whatever the umask.
+	// 0600. Only permission bits are allowed, the owner must be able to
+	// read and write, and others must have no access (see CheckMode). It is
+	// applied exactly, whatever the umask.
 	Mode os.FileMode
 
 	// Threshold is the most entries kept (SESSION_FILE_THRESHOLD); 0 means
@@ -181,7 +182,7 @@ func newStore(dir string, opts Options) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("empty directory name")
 	}
-	if err := checkMode(opts.Mode); err != nil {
+	if err := CheckMode(opts.Mode); err != nil {
 		return nil, err
 	}
 	abs, err := filepath.Abs(dir)
@@ -274,7 +275,14 @@ func isCachelibName(name string) bool {
 	return err == nil && strings.ToLower(name) == name
 }
 
-func checkMode(m os.FileMode) error {
+// CheckMode reports whether m can be the mode of entry files
+// (SESSION_FILE_MODE, Options.Mode); 0 means the default, 0600. It must be
+// permission bits only, let the owner read and write (the store rewrites
+// its own files), and give others no access at all: a file holds its
+// session's key, so anyone who can read it can take the session over, and
+// anyone who can write it can forge one. Group bits are allowed, for
+// processes of one group sharing the directory.
+func CheckMode(m os.FileMode) error {
 	if m == 0 {
 		return nil
 	}
@@ -283,6 +291,9 @@ func checkMode(m os.FileMode) error {
 	}
 	if m&0o600 != 0o600 {
 		return fmt.Errorf("file mode %#o: the owner must be able to read and write (include 0600)", uint32(m))
+	}
+	if m&0o007 != 0 {
+		return fmt.Errorf("file mode %#o is too loose: others must have no access (a session file holds its session id: whoever reads it can take the session over)", uint32(m))
 	}
 	return nil
 }

@@ -85,11 +85,11 @@ func TestFileMode(t *testing.T) {
 		}
 	}
 
-	// The mode is applied exactly, umask notwithstanding (0666 &^ 022 would be 0644).
-	s2 := open(t, "", filestore.Options{Mode: 0o666})
+	// The mode is applied exactly, umask notwithstanding (0660 &^ 022 would be 0640).
+	s2 := open(t, "", filestore.Options{Mode: 0o660})
 	mustSave(t, s2, "k", "v", time.Minute)
-	if fi, _ := os.Stat(filepath.Join(s2.Dir(), fileName("k"))); fi.Mode().Perm() != 0o666 {
-		t.Errorf("Mode 0666: file mode %v", fi.Mode().Perm())
+	if fi, _ := os.Stat(filepath.Join(s2.Dir(), fileName("k"))); fi.Mode().Perm() != 0o660 {
+		t.Errorf("Mode 0660: file mode %v", fi.Mode().Perm())
 	}
 
 	// An existing directory keeps its permissions.
@@ -100,9 +100,17 @@ func TestFileMode(t *testing.T) {
 		t.Errorf("existing directory changed to %v", fi.Mode().Perm())
 	}
 
-	for _, m := range []os.FileMode{0o4600, 0o1600, 0o400, 0o200, 0o066, os.ModeDir | 0o600} {
+	for _, m := range []os.FileMode{0o4600, 0o1600, 0o400, 0o200, 0o066, os.ModeDir | 0o600,
+		0o604, 0o602, 0o601, 0o644, 0o666, 0o777} { // others may not read, write or even traverse
 		if _, err := filestore.New(t.TempDir(), filestore.Options{Mode: m}); err == nil {
 			t.Errorf("New with mode %v: no error", m)
+		} else if filestore.CheckMode(m) == nil {
+			t.Errorf("CheckMode(%v) = nil but New refused it", m)
+		}
+	}
+	for _, m := range []os.FileMode{0, 0o600, 0o640, 0o660, 0o700, 0o760} {
+		if err := filestore.CheckMode(m); err != nil {
+			t.Errorf("CheckMode(%v) = %v; want nil", m, err)
 		}
 	}
 }

@@ -400,3 +400,11 @@ func redactErr(err error, u *url.URL) string {
 	}
 	return msg
 }
+
+// CheckURL reports whether raw is a database URL Open accepts
+// (SESSION_SQLALCHEMY), without connecting: the forms listed on Open, with
+// valid parameters. The error does not repeat the URL or its password.
+func CheckURL(raw string) error {
+	_, err := parseURL(raw, slog.New(slog.DiscardHandler))
+	return err
+}

@@ -36,7 +36,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net/url"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -672,4 +674,20 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+// CheckURI reports whether uri is a MongoDB connection string the driver
+// accepts (SESSION_MONGODB), without connecting. The error is the driver's
+// reason, with any password replaced.
+func CheckURI(uri string) error {
+	if err := options.Client().ApplyURI(uri).Validate(); err != nil {
+		msg := err.Error()
+		if u, perr := url.Parse(uri); perr == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok && pw != "" {
+				msg = strings.ReplaceAll(msg, pw, "xxxxx")
+			}
+		}
+		return errors.New(msg)
+	}
+	return nil
 }
