@@ -27,7 +27,9 @@ type Options struct {
 	// Default "null", as in Flask-Session. Ignored when Store is set.
 	Type string
 	// Store, when set, is used instead of building one from Type, e.g.
-	// redisstore.New(client). The middleware does not close it.
+	// redisstore.New(client, redisstore.Options{}). The middleware does not
+	// close it. A store without backends.Toucher is refreshed by rewriting
+	// the whole value on every request that reads a session (see Toucher).
 	Store backends.Store
 
 	// SecretKey is SECRET_KEY. Required when UseSigner is set.

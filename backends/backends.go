@@ -11,7 +11,10 @@
 // The core discovers optional capabilities by type assertion, the way
 // database/sql discovers optional driver interfaces:
 //
-//   - [Toucher]: refresh the expiry without resending the value;
+//   - [Toucher]: refresh the expiry without resending the value. Implement
+//     it: without it, the core refreshes an unmodified session (every
+//     request that reads one, with SESSION_REFRESH_EACH_REQUEST on, the
+//     default) by rewriting the whole value with Save;
 //   - [CompareAndSwapper]: versioned load and conditional write, so
 //     concurrent requests on one session never lose each other's changes;
 //   - [Cleaner]: remove expired entries on demand;
@@ -55,6 +58,12 @@ type Store interface {
 // Toucher is implemented by stores that can reset an entry's expiry without
 // rewriting its value (Redis EXPIRE, memcached touch, an UPDATE of the expiry
 // column). Touching a missing key is not an error and does not create it.
+//
+// Every built-in store implements it. A store without it still works, but
+// the core then refreshes an unmodified session by calling Save with the
+// whole value it loaded: one full write per request that reads a session
+// (with SESSION_REFRESH_EACH_REQUEST on, the default), which can also put
+// back a value that a concurrent request changed in between.
 type Toucher interface {
 	Touch(ctx context.Context, key string, ttl time.Duration) error
 }

@@ -23,6 +23,13 @@
 // 4.5 multiples of [Options.Granularity]: a run against a store with
 // one-second expiry takes about five seconds.
 //
+// A store that does not implement [backends.Toucher] passes, but the touch
+// subtests are skipped with a message saying what it costs: the core then
+// refreshes every unmodified session it reads by rewriting the whole value
+// with Save (and such a rewrite can put back a value a concurrent request
+// changed in between). Implement Touch when the server can extend an
+// expiry without the value.
+//
 // Options knobs: Granularity (expiry resolution), MaxValueSize (item-size
 // limit; ErrTooLarge accepted above it) and NoPersistence (a store that
 // keeps nothing, such as the null store).

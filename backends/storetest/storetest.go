@@ -568,11 +568,15 @@ func (s *suite) testOverwriteResetsExpiry(t *testing.T) {
 	mustHave(t, st, key, []byte("v2"))
 }
 
+// noToucher is the skip message of the touch subtests: what a store
+// without backends.Toucher costs its users.
+const noToucher = "store does not implement backends.Toucher: the core will refresh every unmodified session it reads by rewriting the whole value with Save (a full write per request, which can also put back a value a concurrent request changed); implement Touch if the server can extend an expiry alone"
+
 func (s *suite) testTouch(t *testing.T) {
 	st := s.open(t)
 	tc, ok := st.(backends.Toucher)
 	if !ok {
-		t.Skip("store does not implement backends.Toucher")
+		t.Skip(noToucher)
 	}
 	missing := s.key("touch/missing")
 	if err := tc.Touch(ctx(t), missing, s.long()); err != nil {
@@ -592,7 +596,7 @@ func (s *suite) testTouchExtends(t *testing.T) {
 	st := s.open(t)
 	tc, ok := st.(backends.Toucher)
 	if !ok {
-		t.Skip("store does not implement backends.Toucher")
+		t.Skip(noToucher)
 	}
 	extended, shortened := s.key("touch/extended"), s.key("touch/shortened")
 	save(t, st, extended, []byte("extended"), s.ttl())
