@@ -102,3 +102,32 @@ func TestStartWithServerDown(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenErrorsOnePrefix: a configuration a store cannot use fails
+// NewMiddleware with one error that names the setting and carries the
+// "ginsession:" prefix once (the MongoDB error used to repeat it three
+// times).
+func TestOpenErrorsOnePrefix(t *testing.T) {
+	for _, tc := range []struct {
+		opts    Options
+		mention string
+	}{
+		{Options{Type: "redis", Redis: "127.0.0.1:6379"}, "SESSION_REDIS"},
+		{Options{Type: "memcached", Memcached: "127.0.0.1"}, "SESSION_MEMCACHED"},
+		{Options{Type: "mongodb", MongoDB: "postgres://nope"}, "SESSION_MONGODB"},
+		{Options{Type: "sqlalchemy", SQLAlchemy: "flask_session.db"}, "SESSION_SQLALCHEMY"},
+		{Options{Type: "filesystem", FileDir: t.TempDir(), FileMode: 0o644}, "SESSION_FILE_MODE"},
+	} {
+		tc.opts.Logger = quietLogger
+		mw, err := NewMiddleware(tc.opts)
+		if err == nil {
+			mw.Close()
+			t.Errorf("%s: NewMiddleware succeeded", tc.opts.Type)
+			continue
+		}
+		if msg := err.Error(); strings.Count(msg, "ginsession:") != 1 || !strings.Contains(msg, tc.mention) {
+			t.Errorf("%s: %q; want one prefix and %s named", tc.opts.Type, msg, tc.mention)
+		}
+		t.Log(err)
+	}
+}
