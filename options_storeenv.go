@@ -24,25 +24,25 @@ func (r *envReader) checkStoreEnv(o *Options) {
 	case "redis":
 		if v, ok := r.get("SESSION_REDIS"); ok {
 			if _, err := redisstore.ParseURL(o.Redis); err != nil {
-				r.fail("SESSION_REDIS", redactURL(v), "a redis URL: redis://[user:password@]host[:port][/db], rediss:// (TLS), unix://…, redis+cluster://… or redis+sentinel://… (see docs/backends/redis.md)"+because(errors.Unwrap(err)), false)
+				r.fail("SESSION_REDIS", redactURL(v), "a redis URL: redis://[user:password@]host[:port][/db], rediss:// (TLS), unix://…, redis+cluster://… or redis+sentinel://… (see docs/backends/redis.md)"+because(errors.Unwrap(err), v), false)
 			}
 		}
 	case "memcached":
 		if v, ok := r.get("SESSION_MEMCACHED"); ok {
 			if _, err := memcachedstore.ParseServers(o.Memcached); err != nil {
-				r.fail("SESSION_MEMCACHED", v, "comma-separated host:port servers such as 127.0.0.1:11211,10.0.0.2:11211"+because(err), false)
+				r.fail("SESSION_MEMCACHED", redactURL(v), "comma-separated host:port servers such as 127.0.0.1:11211,10.0.0.2:11211"+because(err, v), false)
 			}
 		}
 	case "filesystem":
 		if v, ok := r.get("SESSION_FILE_MODE"); ok && o.FileMode != 0 {
 			if err := filestore.CheckMode(o.FileMode); err != nil {
-				r.fail("SESSION_FILE_MODE", v, "a mode that lets the owner read and write and gives others nothing: 0600 (default), or 0640/0660 for a shared group"+because(err), false)
+				r.fail("SESSION_FILE_MODE", v, "a mode that lets the owner read and write and gives others nothing: 0600 (default), or 0640/0660 for a shared group"+because(err, v), false)
 			}
 		}
 	case "mongodb":
 		if v, ok := r.get("SESSION_MONGODB"); ok {
 			if err := mongostore.CheckURI(o.MongoDB); err != nil {
-				r.fail("SESSION_MONGODB", redactURL(v), "a MongoDB connection string such as mongodb://127.0.0.1:27017 or mongodb+srv://…"+because(err), false)
+				r.fail("SESSION_MONGODB", redactURL(v), "a MongoDB connection string such as mongodb://127.0.0.1:27017 or mongodb+srv://…"+because(err, v), false)
 			}
 		}
 	case "sqlalchemy", "gorm":
@@ -54,19 +54,42 @@ func (r *envReader) checkStoreEnv(o *Options) {
 		}
 		if ok {
 			if err := gormstore.CheckURL(o.SQLAlchemy); err != nil {
-				r.fail(name, redactURL(v), "a database URL: sqlite:///file.db, postgresql://user:password@host/db or mysql://user:password@host/db"+because(err), false)
+				r.fail(name, redactURL(v), "a database URL: sqlite:///file.db, postgresql://user:password@host/db or mysql://user:password@host/db"+because(err, v), false)
 			}
 		}
 	}
 }
 
 // because renders a checker's reason as a parenthesised suffix, without a
-// "ginsession: " prefix of its own.
-func because(err error) string {
+// "ginsession: " prefix of its own and without the password of raw, the
+// value checked, wherever the reason quotes it.
+func because(err error, raw string) string {
 	if err == nil {
 		return ""
 	}
-	return " (" + strings.TrimPrefix(err.Error(), "ginsession: ") + ")"
+	msg := strings.TrimPrefix(err.Error(), "ginsession: ")
+	if pw := password(raw); pw != "" {
+		msg = strings.ReplaceAll(msg, pw, "xxxxx")
+	}
+	return " (" + msg + ")"
+}
+
+// password returns what stands in raw's password position: between the
+// first ':' and the last '@' of what follows "://" (or of the whole value
+// when there is no scheme), or "" when there is none.
+func password(raw string) string {
+	rest := raw
+	if _, after, ok := strings.Cut(raw, "://"); ok {
+		rest = after
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return ""
+	}
+	if _, pw, ok := strings.Cut(rest[:at], ":"); ok {
+		return pw
+	}
+	return ""
 }
 
 // redactURL hides the password of a connection string shown in an error.
@@ -77,14 +100,9 @@ func redactURL(raw string) string {
 		}
 		return raw
 	}
-	// Unparsable: hide everything between "://" and the last "@", where a
-	// password would be.
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return raw
-	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		return scheme + "://xxxxx" + rest[at:]
+	// Unparsable, or no scheme: hide the password position (see password).
+	if pw := password(raw); pw != "" {
+		return strings.ReplaceAll(raw, pw, "xxxxx")
 	}
 	return raw
 }

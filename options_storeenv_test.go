@@ -168,3 +168,38 @@ func TestEnvSecretKeyFallbacksSpaces(t *testing.T) {
 		t.Errorf("SECRET_KEY = %q; want it byte for byte", o.SecretKey)
 	}
 }
+
+// FuzzOptionsStoreEnv feeds arbitrary connection strings and file modes to
+// the store checks of every type: no panic, one prefix per message, and a
+// password in a URL is never echoed.
+func FuzzOptionsStoreEnv(f *testing.F) {
+	for _, seed := range []string{
+		"127.0.0.1:6379", "redis://u:pw-SECRET@h:6379/0", "mongodb://u:pw-SECRET@h:99999/",
+		"postgresql://u:pw-SECRET@h/db?sslmode=x", "mysql://u:pw-SECRET@h:x:y/db", "sqlite:///x.db?_foo=1",
+		"0644", "438", "a,,b", "[::1]:11211", "redis+sentinel://u:pw-SECRET@h1:1,h2:2/m/3", "://@@",
+	} {
+		for _, typ := range []string{"redis", "memcached", "filesystem", "mongodb", "sqlalchemy"} {
+			f.Add(typ, seed, "P_")
+		}
+	}
+	f.Fuzz(func(t *testing.T, typ, value, prefix string) {
+		for _, c := range prefix { // prefixes are variable-name characters
+			if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '$') {
+				return
+			}
+		}
+		// The variable the type reads; the other types' are unset.
+		name := map[string]string{"redis": "SESSION_REDIS", "memcached": "SESSION_MEMCACHED", "filesystem": "SESSION_FILE_MODE",
+			"mongodb": "SESSION_MONGODB", "sqlalchemy": "SESSION_SQLALCHEMY", "gorm": "SQLALCHEMY_DATABASE_URI"}[strings.ToLower(strings.TrimSpace(typ))]
+		if name == "" {
+			name = "SESSION_REDIS"
+		}
+		env := envMap{prefix + "SESSION_TYPE": typ, prefix + name: value}
+		_, err := OptionsFromLookup(env.lookup, prefix)
+		checkPrefixed(t, err)
+		// A file mode is not a connection string: its parse error quotes it.
+		if err != nil && name != "SESSION_FILE_MODE" && strings.Contains(value, "pw-SECRET@") && strings.Contains(err.Error(), "pw-SECRET") {
+			t.Fatalf("password echoed: %v", err)
+		}
+	})
+}
