@@ -154,7 +154,7 @@ const reportNotes = `### Notes
 - Every library gets the same lifetime (7 days: gorilla-sessions-memcache, behind gin-contrib's memcached store, sends MaxAge as a relative expiry, which memcached reads as an absolute time beyond 30 days, so with Flask's 31 days it never finds a session) and pools of 64 connections.
 - gin-contrib/sessions' redis store is boj/redistore on a redigo pool built as redistore.NewRediStore builds it, including its TestOnBorrow PING: hence the PING round trip on every request that touches the session.
 - scs: "scs" uses its go-redis store (goredisstore: GET; SET with PX). "scs + redigo" is an scs store in this module that sends exactly the commands of scs/redisstore (GET; MULTI/SET/PEXPIREAT/EXEC in one pipeline), which the module proxy here does not serve. scs has no memcached store: its memcached row is a 30-line store in this module (get; set with the remaining lifetime). scs loads the session in LoadAndSave, before the handler runs, so its untouched route costs a round trip and a decode.
-- ginsession runs with its defaults (msgpack, permanent sessions refreshed on every request: GETEX on read, the cookie re-sent), with compare-and-swap writes (EVALSHA of a SHA-1 compare-and-set script on redis, gets/cas on memcached).
+- ginsession runs with its defaults (msgpack, permanent sessions refreshed on every request: GETEX on read, the cookie re-sent), with compare-and-swap writes (EVALSHA of a SHA-1 compare-and-set script on redis; on memcached a read is one gat and a write checks the loaded content with gets, then cas).
 `
 
 func writeTargets(w *strings.Builder, rows []*row) {
@@ -175,6 +175,10 @@ func writeTargets(w *strings.Builder, rows []*row) {
 		x := gsW.load.rps / flW.load.rps
 		fmt.Fprintf(w, "| redis write throughput ≥ 0.85× floor | %.0f vs %.0f req/s = %.2f× | %s |\n", gsW.load.rps, flW.load.rps, x, yes(x >= 0.85))
 	}
+	// Redis is at the floor everywhere. Memcached's write may take one
+	// more: a read is one gat, which returns no CAS unique, so a write
+	// checks the loaded content with gets before its cas (issue 18;
+	// docs/backends/memcached.md).
 	for _, backend := range []string{"redis", "memcached"} {
 		var parts []string
 		all := true
@@ -186,12 +190,20 @@ func writeTargets(w *strings.Builder, rows []*row) {
 			}
 			seen = true
 			parts = append(parts, fmt.Sprintf("%s %s/%s", wl, trimFloat(g.cnt.rt), trimFloat(f.cnt.rt)))
-			if g.cnt.rt > f.cnt.rt+0.005 {
+			allowed := f.cnt.rt
+			if backend == "memcached" && wl == "write" {
+				allowed++
+			}
+			if g.cnt.rt > allowed+0.005 {
 				all = false
 			}
 		}
 		if seen {
-			fmt.Fprintf(w, "| %s round trips = floor in every workload (ginsession/floor) | %s | %s |\n", backend, strings.Join(parts, ", "), yes(all))
+			target := "round trips = floor in every workload"
+			if backend == "memcached" {
+				target = "round trips = floor in every workload, write ≤ floor + 1"
+			}
+			fmt.Fprintf(w, "| %s %s (ginsession/floor) | %s | %s |\n", backend, target, strings.Join(parts, ", "), yes(all))
 		}
 	}
 	if bare := find(rows, libBare, "-", "none"); bare != nil {
