@@ -13,7 +13,7 @@ import (
 )
 
 // TestStartWithServerDown checks the start-up policy on every backend with
-// a server (docs/backends.md, "Start-up"): with its server stopped,
+// a server (DynamoDB as dynalite) (docs/backends.md, "Start-up"): with its server stopped,
 // NewMiddleware returns within OpenTimeout, requests that use the session
 // get the ErrorHandler's 503 and routes that do not are served; once the
 // server is started, sessions work, schema and indexes included, with no
@@ -42,6 +42,16 @@ func TestStartWithServerDown(t *testing.T) {
 		{"sqlalchemy-mariadb", func(t *testing.T) (Options, testserver.Controller) {
 			m := testserver.StartMariaDB(t)
 			return Options{Type: "sqlalchemy", SQLAlchemy: m.URL(m.NewDatabase(t))}, m
+		}},
+		{"dynamodb", func(t *testing.T) (Options, testserver.Controller) {
+			d := testserver.StartDynalite(t)
+			t.Setenv("AWS_REGION", "eu-west-1")
+			t.Setenv("AWS_ACCESS_KEY_ID", "test")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+			t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+			t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+			t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+			return Options{Type: "dynamodb", DynamoDB: d.Endpoint}, d
 		}},
 	}
 	for _, tc := range cases {

@@ -55,6 +55,8 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ginsession/ginsession/backends"
+	"github.com/ginsession/ginsession/internal/errs"
+	"github.com/ginsession/ginsession/internal/setup"
 )
 
 // Defaults used when the corresponding Options field is zero.
@@ -140,7 +142,10 @@ type Store struct {
 	consistent bool
 	window     float64
 	log        *slog.Logger
-	ttl        bool // the server accepted (or already had) TTL on expiration
+	ttl        atomic.Bool // the server accepted (or already had) TTL on expiration
+	// prep runs the table set-up (unless NoCreateTable) before every call
+	// until it has succeeded; nil when there is none.
+	prep *setup.Once
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -202,11 +207,38 @@ func newStore(ctx context.Context, client *dynamodb.Client, opts Options) (*Stor
 		log:        opts.Logger.With("store", "dynamodb", "table", opts.Table),
 	}
 	if !opts.NoCreateTable {
-		if err := s.setup(ctx); err != nil {
-			return nil, err
+		// The start-up policy (docs/backends.md, "Start-up"): a server
+		// that does not answer is not an error; the set-up then runs
+		// before the first call instead, until it succeeds. A server that
+		// answers with an error (a table with another key) fails New.
+		s.prep = setup.New(s.prepare)
+		if err := s.prep.Do(ctx); err != nil {
+			if !setup.IsUnreachable(err) {
+				return nil, err
+			}
+			s.log.Warn("ginsession: dynamodb: DynamoDB is not reachable at start; the table is checked (and created) on first use, and calls fail until it answers",
+				"err", err)
 		}
 	}
 	return s, nil
+}
+
+// prepare is setup, with the failures that are not an answer from DynamoDB
+// marked unreachable, so that they are retried on first use: a request that
+// failed without an API error (refused or timed-out connection) or a
+// deadline that came first (also while a table is being created). A table
+// with another key, or an API error such as AccessDenied, is an answer.
+func (s *Store) prepare(ctx context.Context) error {
+	err := s.setup(ctx)
+	if err == nil {
+		return nil
+	}
+	var api smithy.APIError
+	var op *smithy.OperationError
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &op) && !errors.As(err, &api) {
+		return setup.Unreachable(err)
+	}
+	return err
 }
 
 // CheckTableName reports whether name is a valid DynamoDB table name: 3 to
@@ -258,7 +290,7 @@ func (s *Store) checkTTL(ctx context.Context) {
 	d := out.TimeToLiveDescription
 	if d != nil && aws.ToString(d.AttributeName) == attrExp &&
 		(d.TimeToLiveStatus == types.TimeToLiveStatusEnabled || d.TimeToLiveStatus == types.TimeToLiveStatusEnabling) {
-		s.ttl = true
+		s.ttl.Store(true)
 		return
 	}
 	s.log.Info("ginsession: dynamodb: TTL is not enabled on expiration: expired sessions stay in the table (ignored on read) until Cleanup; enable it with aws dynamodb update-time-to-live --time-to-live-specification Enabled=true,AttributeName=expiration")
@@ -314,9 +346,9 @@ func (s *Store) create(ctx context.Context) error {
 	var api smithy.APIError
 	switch {
 	case err == nil:
-		s.ttl = true
+		s.ttl.Store(true)
 	case errors.As(err, &api) && strings.Contains(api.ErrorMessage(), "already enabled"):
-		s.ttl = true // a concurrent creator enabled it
+		s.ttl.Store(true) // a concurrent creator enabled it
 	case errors.As(err, &api) && api.ErrorCode() == "UnknownOperationException":
 		s.log.Info("ginsession: dynamodb: the server does not implement TTL (UpdateTimeToLive); expired sessions are ignored on read and removed by Cleanup (set SESSION_CLEANUP_N_REQUESTS)")
 	case errors.As(err, &api):
@@ -347,7 +379,7 @@ func (s *Store) wait(ctx context.Context) error {
 // When false (TTL off, a server without TTL such as dynalite, a role that
 // may not describe it, or NoCreateTable), expired items stay until Cleanup;
 // the core calls it when SESSION_CLEANUP_N_REQUESTS is set.
-func (s *Store) ExpiresOnServer() bool { return s.ttl }
+func (s *Store) ExpiresOnServer() bool { return s.ttl.Load() }
 
 // Client returns the DynamoDB client the store uses.
 func (s *Store) Client() *dynamodb.Client { return s.client }
@@ -368,6 +400,9 @@ func (s *Store) check(ctx context.Context, op string) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ginsession: dynamodb: %s: %w", op, err)
+	}
+	if s.prep != nil {
+		return errs.Prefixed("ginsession: dynamodb: "+op, s.prep.Do(ctx))
 	}
 	return nil
 }
