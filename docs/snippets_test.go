@@ -139,6 +139,7 @@ var free = []struct{ name, typ string }{
 	{"c", "*gin.Context"},
 	{"ctx", "context.Context"},
 	{"dsn", "string"},
+	{"opts", "ginsession.Options"},
 }
 
 // wrap turns a fragment (statements) into a file of package snippets: the
@@ -151,7 +152,12 @@ func wrap(t *testing.T, s snippet, n int) (string, error) {
 	probe := "package p\nfunc _() {\n" + s.code + "\n}\n"
 	f, err := parser.ParseFile(fset, "", probe, 0)
 	if err != nil {
-		return "", fmt.Errorf("does not parse as statements: %v", err)
+		// Top-level declarations (types, funcs) rather than statements:
+		// compiled as they are, with the imports they use.
+		if _, derr := parser.ParseFile(token.NewFileSet(), "", "package p\n"+s.code, 0); derr != nil {
+			return "", fmt.Errorf("parses neither as statements (%v) nor as declarations (%v)", err, derr)
+		}
+		return "package snippets\n\n" + importBlock(s.code) + "\n// " + fmt.Sprintf("%s:%d", s.file, s.line) + "\n" + s.code, nil
 	}
 	declared := map[string]bool{}
 	var order []string
@@ -189,24 +195,32 @@ func wrap(t *testing.T, s snippet, n int) (string, error) {
 		}
 	}
 	var src strings.Builder
-	src.WriteString("package snippets\n\nimport (\n")
-	all := s.code + strings.Join(params, " ")
-	var names []string
-	for name := range imports {
-		if regexp.MustCompile(`(^|[^.\w])` + name + `\.`).MatchString(all) {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		fmt.Fprintf(&src, "\t%s %q\n", name, imports[name])
-	}
-	fmt.Fprintf(&src, ")\n\n// %s:%d\nfunc snippet%d(%s) {\n%s", s.file, s.line, n, strings.Join(params, ", "), s.code)
+	src.WriteString("package snippets\n\n")
+	src.WriteString(importBlock(s.code + strings.Join(params, " ")))
+	fmt.Fprintf(&src, "\n// %s:%d\nfunc snippet%d(%s) {\n%s", s.file, s.line, n, strings.Join(params, ", "), s.code)
 	for _, name := range order {
 		fmt.Fprintf(&src, "\t_ = %s\n", name)
 	}
 	src.WriteString("}\n")
 	return src.String(), nil
+}
+
+// importBlock imports the packages of the imports table that code uses.
+func importBlock(code string) string {
+	var names []string
+	for name := range imports {
+		if regexp.MustCompile(`(^|[^.\w])` + name + `\.`).MatchString(code) {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("import (\n")
+	for _, name := range names {
+		fmt.Fprintf(&b, "\t%s %q\n", name, imports[name])
+	}
+	b.WriteString(")\n")
+	return b.String()
 }
 
 // TestSnippetsCompile builds every ```go block of README.md and docs/ in a
