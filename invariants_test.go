@@ -1190,3 +1190,56 @@ func TestSessionFirstUsedAfterRequestFailsLoudly(t *testing.T) {
 		t.Fatalf("not logged:\n%s", a.logs.all())
 	}
 }
+
+// casNoTouch is a compare-and-swap store without Touch whose LoadVersion
+// never refreshes: an unchanged session is refreshed by rewriting it.
+type casNoTouch struct{ f *faultStore }
+
+func (s casNoTouch) Load(ctx context.Context, key string) ([]byte, bool, error) {
+	return s.f.Load(ctx, key)
+}
+func (s casNoTouch) Save(ctx context.Context, key string, data []byte, ttl time.Duration) error {
+	return s.f.Save(ctx, key, data, ttl)
+}
+func (s casNoTouch) Delete(ctx context.Context, key string) error { return s.f.Delete(ctx, key) }
+func (s casNoTouch) LoadVersion(ctx context.Context, key string, _ time.Duration) (backends.Record, error) {
+	return s.f.LoadVersion(ctx, key, 0)
+}
+func (s casNoTouch) SaveIf(ctx context.Context, key string, data []byte, version any, ttl time.Duration) error {
+	return s.f.SaveIf(ctx, key, data, version, ttl)
+}
+
+// The refresh of an unchanged session by a store without Touch never puts
+// back the bytes it loaded over a write another request made meanwhile.
+func TestRefreshRewriteNeverUndoesAConcurrentWrite(t *testing.T) {
+	loaded, release := make(chan struct{}), make(chan struct{})
+	fs := newFaultStore(t)
+	mw, err := NewMiddleware(Options{Store: casNoTouch{fs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mw.Close() })
+	r := gin.New()
+	r.Use(mw.Handler())
+	panicRoutes(r)
+	r.GET("/slow-read", func(c *gin.Context) {
+		v, _ := Default(c).GetString("v")
+		close(loaded)
+		<-release
+		c.String(http.StatusOK, v)
+	})
+	a := &testApp{t: t, engine: r, mw: mw}
+	ck := cookieOf(a.do("GET", "/set?v=old", ""), "session")
+	done := make(chan struct{})
+	go func() { defer close(done); a.do("GET", "/slow-read", ck) }()
+	<-loaded
+	a.do("GET", "/set?v=new", ck) // another request writes meanwhile
+	close(release)                // the slow reader now refreshes
+	<-done
+	if body := a.do("GET", "/get", ck).Body.String(); body != "new" {
+		t.Fatalf("after the refresh of a stale read the session holds %q, want new", body)
+	}
+	if fs.count("SaveIf") < 2 || fs.count("Save") != 0 {
+		t.Fatalf("refresh by %d SaveIf, %d Save: want conditional rewrites only", fs.count("SaveIf"), fs.count("Save"))
+	}
+}

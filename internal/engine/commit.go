@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"errors"
+
 	"github.com/ginsession/ginsession/internal/cookie"
 )
 
@@ -221,15 +223,22 @@ func (r *Request) write() error {
 }
 
 // touch refreshes the expiry of an unchanged session: a touch where the
-// store has one, else a rewrite of the bytes as loaded.
+// store has one, else a rewrite of the bytes as loaded — conditional where
+// the store has compare-and-swap, so that it never puts back a value a
+// concurrent request wrote meanwhile (that write set a fresh expiry anyway).
 func (r *Request) touch() error {
 	e := r.e
 	ctx, c := r.writeCtx()
 	defer r.done(c)
 	var err error
-	if e.toucher != nil {
+	switch {
+	case e.toucher != nil:
 		err = e.toucher.Touch(ctx, r.storeKey(), r.ttl())
-	} else {
+	case e.cas != nil:
+		if err = e.cas.SaveIf(ctx, r.storeKey(), r.raw, r.version, r.ttl()); errors.Is(err, ErrConflict) {
+			err = nil
+		}
+	default:
 		err = e.store.Save(ctx, r.storeKey(), r.raw, r.ttl())
 	}
 	if err != nil {
