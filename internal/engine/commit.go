@@ -142,10 +142,15 @@ func (r *Request) commitOpen() error {
 		if e.cfg.Absolute > 0 {
 			r.stampIfNeeded()
 		}
-		if err := r.write(); err != nil {
+		dropped, err := r.write()
+		if err != nil {
 			return err
 		}
-		if r.dropped {
+		if dropped {
+			// A concurrent request deleted the session (a logout): this
+			// request's changes are dropped, and what it does next starts
+			// a new session.
+			r.restart()
 			r.out = cookieOut{op: cookieDelete}
 			return nil
 		}
@@ -189,16 +194,17 @@ func (r *Request) delete() error {
 
 // write stores a changed session: a create for a new id, else
 // compare-and-swap where the store has it; then retires the id it moved
-// away from.
-func (r *Request) write() error {
+// away from. dropped reports that a concurrent request deleted the session
+// first: nothing was written.
+func (r *Request) write() (dropped bool, err error) {
 	e := r.e
 	key, ttl := r.storeKey(), r.ttl()
 	data, err := e.encode(key, r.entries)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if e.cas != nil && !r.isNew {
-		r.dropped, err = e.swap(r, key, data, ttl)
+		dropped, err = e.swap(r, key, data, ttl)
 	} else {
 		ctx, c := r.writeCtx()
 		if e.cas == nil {
@@ -209,17 +215,19 @@ func (r *Request) write() error {
 		r.done(c)
 	}
 	if err != nil {
-		return storeError("save session", err)
+		return false, storeError("save session", err)
+	}
+	if dropped {
+		return true, nil
 	}
 	r.isNew = false // stored: a retry after a failure below goes through compare-and-swap
-	if r.prev != nil && !r.dropped {
+	if r.prev != nil {
 		if err := r.retire(key, ttl); err != nil {
-			return err
+			return false, err
 		}
 	}
-	r.changes, r.prev, r.reseal, r.isNew = nil, nil, false, false
-	r.handed = r.handed[:0]
-	return nil
+	r.changes, r.prev, r.reseal = nil, nil, false
+	return false, nil
 }
 
 // touch refreshes the expiry of an unchanged session: a touch where the

@@ -55,7 +55,6 @@ type Request struct {
 	changes []change
 	handed  []handout
 	prev    *previous // the id this request moved away from (Regenerate, Destroy)
-	dropped bool      // a concurrent request deleted the session before this one's write
 }
 
 // change is one write of this request, replayed on fresh data when a
@@ -248,13 +247,19 @@ func (r *Request) load() {
 		}
 		r.version, r.fresh = nil, false
 	}
-	r.isNew = true
-	r.sid, r.key = cookie.NewID(e.cfg.IDLength), ""
-	r.entries = nil
-	if e.cfg.Permanent {
+	r.restart()
+	r.st = stOpen
+}
+
+// restart makes the session a new, empty one with a new id: a first visit,
+// or a session a concurrent request deleted (logout) under this one.
+func (r *Request) restart() {
+	r.isNew, r.version, r.fresh = true, nil, false
+	r.sid, r.key = cookie.NewID(r.e.cfg.IDLength), ""
+	r.entries, r.changes, r.handed, r.prev, r.reseal = nil, nil, nil, nil, false
+	if r.e.cfg.Permanent {
 		r.entries = append(r.entries, wire.NewEntry(PermanentKey, true))
 	}
-	r.st = stOpen
 }
 
 // fetch loads key with its version where the store has compare-and-swap.
@@ -376,43 +381,39 @@ func mutable(v any) bool {
 	return true
 }
 
-// handOut remembers the canonical encoding of a stored value given out, to
-// detect changes made in place. A value set by this request needs none: it
-// is written anyway.
+// handOut remembers the canonical encoding of a mutable value given out, to
+// detect changes made to it in place — before or after a Save.
 func (r *Request) handOut(i int, v any) {
 	key := r.entries[i].Key
 	if r.entries[i].Foreign != nil || slices.ContainsFunc(r.handed, func(h handout) bool { return h.key == key }) {
 		return
 	}
-	if _, _, stored := r.entries[i].Stored(); !stored {
-		return
-	}
 	enc, err := r.e.cfg.Format.AppendValue(nil, v)
 	if err != nil {
-		enc = nil // cannot happen for a decoded value; compare as changed
+		enc = nil // compare as changed: the commit reports it
 	}
 	r.handed = append(r.handed, handout{key: key, enc: enc})
 }
 
-// detectInPlace records a Set for every handed-out value changed in place.
+// detectInPlace records a Set for every handed-out value changed in place
+// since it was handed out or last committed, and takes its new encoding
+// as the reference for the next commit.
 func (r *Request) detectInPlace() {
-	for _, h := range r.handed {
+	for j := range r.handed {
+		h := &r.handed[j]
 		i := r.index(h.key)
 		if i < 0 {
 			continue
-		}
-		if _, _, stored := r.entries[i].Stored(); !stored {
-			continue // replaced since: written anyway
 		}
 		v, _ := r.entries[i].Value()
 		enc, err := r.e.cfg.Format.AppendValue(nil, v)
 		if err == nil && h.enc != nil && string(enc) == string(h.enc) {
 			continue
 		}
+		h.enc = enc
 		r.entries[i].Set(v)
 		r.record(change{kind: changeSet, key: h.key, val: v})
 	}
-	r.handed = r.handed[:0]
 }
 
 // Set stores value under key, normalised to what the next request will

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ginsession/ginsession/internal/wire"
@@ -83,8 +84,18 @@ func repair(v any) any {
 		}
 		return out
 	}
-	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() == reflect.Uint8 {
-		return v // bytes need no repair
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Invalid, reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
+		return v // no string inside: kept as it is (an integer must not become a float)
+	case reflect.Slice, reflect.Array:
+		if rv.Type().Elem().Kind() == reflect.Uint8 {
+			return v // bytes need no repair
+		}
+	}
+	if _, isTime := v.(time.Time); isTime {
+		return v
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
