@@ -352,22 +352,6 @@ func TestAbsoluteLifetimeStampsOldSessions(t *testing.T) {
 	})
 }
 
-func TestAsInt(t *testing.T) {
-	for _, c := range []struct {
-		v  any
-		n  int64
-		ok bool
-	}{
-		{int64(-5), -5, true}, {uint64(5), 5, true}, {uint64(1 << 63), -1 << 63, false},
-		{float64(3), 3, true}, {3.5, 3, false}, {"3", 0, false},
-	} {
-		n, ok := asInt(c.v)
-		if n != c.n || ok != c.ok {
-			t.Errorf("asInt(%v) = %d %v", c.v, n, ok)
-		}
-	}
-}
-
 func TestFlashMatchesFlask(t *testing.T) {
 	h := newHarness(t, false, func(c *Config) { c.Permanent = false })
 	res := h.do("", func(r *Request) {
