@@ -23,6 +23,20 @@ func commitAsync(r *Request) <-chan error {
 	return ch
 }
 
+// recv waits for ch, failing the test after a few seconds (a mutant that
+// never answers must fail, not hang).
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer within 5 s")
+	}
+	var zero T
+	return zero
+}
+
 func waitQueued(t *testing.T, e *Engine, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -44,7 +58,7 @@ func TestBatchLeaderWritesTheQueuedChanges(t *testing.T) {
 	l.Set("a", "L")
 	entered, release := h.store.hold()
 	lres := commitAsync(l)
-	<-entered
+	recv(t, entered)
 	w1, w2 := h.start(sid), h.start(sid)
 	w1.Set("b", "1")
 	w1.Flash("message", "from w1")
@@ -56,7 +70,7 @@ func TestBatchLeaderWritesTheQueuedChanges(t *testing.T) {
 	before := h.store.saveIfs.Load()
 	release()
 	for _, ch := range []<-chan error{lres, r1, r2} {
-		if err := <-ch; err != nil {
+		if err := recv(t, ch); err != nil {
 			t.Fatal(err)
 		}
 	}
