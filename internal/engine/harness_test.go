@@ -41,6 +41,7 @@ func (c *clock) add(d time.Duration) {
 type counting struct {
 	*memstore.Store
 	loads, saves, saveIfs, deletes, touches atomic.Int32
+	failDeletes                             atomic.Int32 // fail this many Deletes
 	gateMu                                  sync.Mutex
 	gate                                    chan struct{}
 	entered                                 chan struct{}
@@ -56,6 +57,9 @@ func (s *counting) Save(ctx context.Context, key string, data []byte, ttl time.D
 }
 func (s *counting) Delete(ctx context.Context, key string) error {
 	s.deletes.Add(1)
+	if s.failDeletes.Add(-1) >= 0 {
+		return errDown
+	}
 	return s.Store.Delete(ctx, key)
 }
 func (s *counting) Touch(ctx context.Context, key string, ttl time.Duration) error {

@@ -111,3 +111,87 @@ func TestDestroyReportsAFailedDelete(t *testing.T) {
 		t.Fatalf("commit = %v", res.err)
 	}
 }
+
+func TestQueuedWriterOutOfBudgetLeavesTheQueue(t *testing.T) {
+	h := newHarness(t, false, nil)
+	sid := h.newSession("a", "0")
+	l := h.start(sid)
+	l.Set("a", "L")
+	entered, release := h.store.hold()
+	lres := commitAsync(l)
+	recv(t, entered)
+	w := h.start(sid)
+	w.Set("w", "1")
+	w.spent = h.e.cfg.Timeout - 20*time.Millisecond // nearly spent
+	err := w.Commit()
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("queued writer out of budget: %v", err)
+	}
+	if n := h.e.Queued(); n != 0 {
+		t.Errorf("%d still queued after giving up", n)
+	}
+	release()
+	if err := recv(t, lres); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := h.stored(sid); m["a"] != "L" || m["w"] != nil {
+		t.Errorf("stored %v", m)
+	}
+	if len(h.e.queues) != 0 {
+		t.Error("queue left behind")
+	}
+}
+
+func TestRegenerateSurvivesAFailedRemoval(t *testing.T) {
+	// The old entry, frozen as a tombstone, could not be deleted: the
+	// session is regenerated anyway, the move is forgotten, the tombstone
+	// expires after tombstoneTTL and the delete is retried in the
+	// background.
+	h := newHarness(t, false, nil)
+	sid := h.newSession("a", "1")
+	h.store.failDeletes.Store(1)
+	res := h.do(sid, func(r *Request) {
+		if err := r.Regenerate(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	nsid, _ := res.setCookie()
+	if res.err != nil || nsid == "" {
+		t.Fatalf("err %v cookie %q", res.err, nsid)
+	}
+	if m, _ := h.stored(nsid); m["a"] != "1" {
+		t.Fatalf("new id holds %v", m)
+	}
+	k := h.e.Key(sid)
+	if h.e.retired(k) || h.e.movesN.Load() != 0 {
+		t.Error("a failed retirement still forwards")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, found, _ := h.mem.Load(context.Background(), k); !found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("old entry never removed by the background retry")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	h2 := newHarness(t, false, nil)
+	sid = h2.newSession("a", "1")
+	h2.store.failDeletes.Store(1 << 20)
+	h2.do(sid, func(r *Request) { _ = r.Regenerate() })
+	data, found, _ := h2.mem.Load(context.Background(), h2.e.Key(sid))
+	if !found || string(data) != "\xc0" {
+		t.Fatalf("old entry %q, %v; want the tombstone", data, found)
+	}
+	h2.clk.add(tombstoneTTL - time.Second)
+	if _, found, _ := h2.mem.Load(context.Background(), h2.e.Key(sid)); !found {
+		t.Error("tombstone gone before tombstoneTTL")
+	}
+	h2.clk.add(time.Second)
+	if _, found, _ := h2.mem.Load(context.Background(), h2.e.Key(sid)); found {
+		t.Error("tombstone outlived tombstoneTTL")
+	}
+	h2.e.Close() // stops the retries
+}
