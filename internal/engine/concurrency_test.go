@@ -56,6 +56,9 @@ func TestBatchLeaderWritesTheQueuedChanges(t *testing.T) {
 	// version, queue behind it.
 	l := h.start(sid)
 	l.Set("a", "L")
+	if l.IsNew() {
+		t.Fatal("the session was not loaded") // fail at once, not after a wait
+	}
 	entered, release := h.store.hold()
 	lres := commitAsync(l)
 	recv(t, entered)

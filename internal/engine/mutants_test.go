@@ -117,6 +117,9 @@ func TestQueuedWriterOutOfBudgetLeavesTheQueue(t *testing.T) {
 	sid := h.newSession("a", "0")
 	l := h.start(sid)
 	l.Set("a", "L")
+	if l.IsNew() {
+		t.Fatal("the session was not loaded") // fail at once, not after a wait
+	}
 	entered, release := h.store.hold()
 	lres := commitAsync(l)
 	recv(t, entered)
@@ -164,7 +167,10 @@ func TestRegenerateSurvivesAFailedRemoval(t *testing.T) {
 	}
 	k := h.e.Key(sid)
 	if h.e.retired(k) || h.e.movesN.Load() != 0 {
-		t.Error("a failed retirement still forwards")
+		t.Fatal("a failed retirement still forwards")
+	}
+	if h.store.deletes.Load() != 1 {
+		t.Fatalf("%d deletes, want the failed one", h.store.deletes.Load())
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
