@@ -250,8 +250,13 @@ func TestRegenerateCarriesALaterWrite(t *testing.T) {
 	}
 	w.Set("cart", "3")
 	hdr := w.header
+	before := h.store.saveIfs.Load()
 	if err := w.Commit(); err != nil {
 		t.Fatal(err)
+	}
+	// One conflicting write on the old id, one write on the new id.
+	if n := h.store.saveIfs.Load() - before; n != 2 {
+		t.Errorf("%d writes for a forwarded change, want 2", n)
 	}
 	if m, _ := h.stored(nsid); m["cart"] != "3" || m["user"] != "ada" {
 		t.Fatalf("new id holds %v: the concurrent write was not carried over", m)

@@ -44,7 +44,7 @@ type counting struct {
 	failDeletes                             atomic.Int32 // fail this many Deletes
 	gateMu                                  sync.Mutex
 	gate                                    chan struct{}
-	entered                                 chan struct{}
+	entered                                 chan context.Context
 }
 
 func (s *counting) Load(ctx context.Context, key string) ([]byte, bool, error) {
@@ -77,15 +77,16 @@ func (s *counting) SaveIf(ctx context.Context, key string, data []byte, version 
 	s.gate, s.entered = nil, nil // hold only the first write after arming
 	s.gateMu.Unlock()
 	if g != nil {
-		close(en)
+		en <- ctx
 		<-g
 	}
 	return s.Store.SaveIf(ctx, key, data, version, ttl)
 }
 
-// hold arms the gate: the next SaveIf signals entered and waits for release.
-func (s *counting) hold() (entered <-chan struct{}, release func()) {
-	g, en := make(chan struct{}), make(chan struct{})
+// hold arms the gate: the next SaveIf sends its context on entered and
+// waits for release.
+func (s *counting) hold() (entered <-chan context.Context, release func()) {
+	g, en := make(chan struct{}), make(chan context.Context, 1)
 	s.gateMu.Lock()
 	s.gate, s.entered = g, en
 	s.gateMu.Unlock()

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -200,4 +202,75 @@ func TestRegenerateSurvivesAFailedRemoval(t *testing.T) {
 		t.Error("tombstone outlived tombstoneTTL")
 	}
 	h2.e.Close() // stops the retries
+}
+
+func TestBatchOnTheCurrentVersionIsMergedBeforeItsFirstWrite(t *testing.T) {
+	// L's write fails (its budget ends while the store holds it), so the
+	// version W1 and W2 loaded is still current: W1 leads their batch and
+	// writes both requests' changes in one store call.
+	h := newHarness(t, false, nil)
+	sid := h.newSession("a", "0")
+	l := h.start(sid)
+	l.Set("a", "L")
+	if l.IsNew() {
+		t.Fatal("the session was not loaded")
+	}
+	l.spent = h.e.cfg.Timeout - 50*time.Millisecond
+	entered, release := h.store.hold()
+	lres := commitAsync(l)
+	lctx := recv(t, entered)
+	w1, w2 := h.start(sid), h.start(sid)
+	w1.Set("b", "1")
+	w2.Set("c", "2")
+	r1, r2 := commitAsync(w1), commitAsync(w2)
+	waitQueued(t, h.e, 2)
+	<-lctx.Done() // L's budget is over: its write fails
+	before := h.store.saveIfs.Load()
+	release()
+	if err := recv(t, lres); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("L: %v", err)
+	}
+	for _, ch := range []<-chan error{r1, r2} {
+		if err := recv(t, ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, _ := h.stored(sid)
+	if m["a"] != "0" || m["b"] != "1" || m["c"] != "2" {
+		t.Fatalf("stored %v", m)
+	}
+	if n := h.store.saveIfs.Load() - before; n != 1 {
+		t.Errorf("%d writes for a batch on the current version, want 1", n)
+	}
+}
+
+func TestStoreExpiryEndsAtTheAbsoluteDeadline(t *testing.T) {
+	h := newHarness(t, false, func(c *Config) { c.Lifetime = time.Hour; c.Absolute = 90 * time.Minute })
+	sid := h.newSession("a", "1")
+	h.clk.add(50 * time.Minute)
+	h.do(sid, func(r *Request) { r.Set("a", "2") }) // written with ttl cut to 40 min
+	h.clk.add(40*time.Minute - time.Second)
+	if _, found, _ := h.mem.Load(context.Background(), h.e.Key(sid)); !found {
+		t.Fatal("expired before the deadline")
+	}
+	h.clk.add(time.Second)
+	if _, found, _ := h.mem.Load(context.Background(), h.e.Key(sid)); found {
+		t.Error("the store keeps the session past its absolute deadline")
+	}
+}
+
+func TestCreationTimeIgnoredWithoutAbsoluteLifetime(t *testing.T) {
+	// A session stamped while the option was on keeps the normal expiry
+	// once it is turned off.
+	h := newHarness(t, false, func(c *Config) { c.Lifetime = time.Hour })
+	old := h.clk.now().Add(-24 * time.Hour).Unix()
+	res := h.do("", func(r *Request) { r.Set(CreatedKey, old); r.Set("a", "1") })
+	sid, _ := res.setCookie()
+	if !strings.Contains(res.cookieLine(), h.clk.now().Add(time.Hour).Format(http.TimeFormat)) {
+		t.Errorf("cookie %q", res.cookieLine())
+	}
+	h.clk.add(59 * time.Minute)
+	if _, ok := h.stored(sid); !ok {
+		t.Error("expired early")
+	}
 }
