@@ -3,8 +3,10 @@ package engine
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -273,4 +275,52 @@ func TestCreationTimeIgnoredWithoutAbsoluteLifetime(t *testing.T) {
 	if _, ok := h.stored(sid); !ok {
 		t.Error("expired early")
 	}
+}
+
+func TestLateFirstUseIsLoggedOnce(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	h := newHarness(t, false, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil))
+	})
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Count(buf.String(), "first used after its request ended")
+	}
+	sid := h.newSession("a", "1")
+	// Used before it ended: later reads are not a late first use.
+	r := h.start(sid)
+	r.Get("a")
+	r.End()
+	r.Get("a")
+	r.Has("a")
+	if n := count(); n != 0 {
+		t.Errorf("%d late-use logs for a session used in time", n)
+	}
+	// First used after it ended: logged once, however often it is read.
+	r = h.start(sid)
+	r.End()
+	r.Get("a")
+	r.Keys()
+	r.Len()
+	if n := count(); n != 1 {
+		t.Errorf("%d late-use logs, want 1", n)
+	}
+	// A live request is not logged.
+	h.do(sid, func(r *Request) { r.Get("a"); r.Get("b") })
+	if n := count(); n != 1 {
+		t.Errorf("%d late-use logs after a normal request", n)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
