@@ -288,6 +288,9 @@ func TestRegenerateKeepsAnEarlierWrite(t *testing.T) {
 	if err := r.Commit(); err != nil {
 		t.Fatal(err)
 	}
+	if v, _ := r.Get("cart"); v != "3" {
+		t.Errorf("the request's own view after Regenerate lacks the earlier write: cart = %v", v)
+	}
 	nsid := r.ID()
 	r.End()
 	m, _ := h.stored(nsid)

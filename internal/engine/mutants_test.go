@@ -156,7 +156,7 @@ func TestRegenerateSurvivesAFailedRemoval(t *testing.T) {
 	// background.
 	h := newHarness(t, false, nil)
 	sid := h.newSession("a", "1")
-	h.store.failDeletes.Store(1)
+	h.store.failDeletes.Store(2) // the removal and its first retry fail
 	res := h.do(sid, func(r *Request) {
 		if err := r.Regenerate(); err != nil {
 			t.Fatal(err)
@@ -176,15 +176,20 @@ func TestRegenerateSurvivesAFailedRemoval(t *testing.T) {
 	if h.store.deletes.Load() != 1 {
 		t.Fatalf("%d deletes, want the failed one", h.store.deletes.Load())
 	}
+
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if _, found, _ := h.mem.Load(context.Background(), k); !found {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("old entry never removed by the background retry")
+			t.Fatal("old entry never removed by the background retries")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	h.e.Close()
+	if h.store.deletes.Load() != 3 {
+		t.Errorf("%d deletes, want 3 (the removal, a failed retry, a successful one)", h.store.deletes.Load())
 	}
 
 	h2 := newHarness(t, false, nil)
@@ -323,4 +328,46 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+func TestRegenerateGivesUpFreezingAfterMaxRetries(t *testing.T) {
+	// Another writer always changes the old entry first: the tombstone is
+	// tried MaxRetries+1 times, then the old entry's removal is left to the
+	// background retries.
+	h := newHarness(t, false, func(c *Config) { c.MaxRetries = 2 })
+	sid := h.newSession("a", "1")
+	h.e.cas = &racer{counting: h.store}
+	before := h.store.saveIfs.Load()
+	res := h.do(sid, func(r *Request) {
+		if err := r.Regenerate(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	nsid, _ := res.setCookie()
+	if res.err != nil || nsid == "" {
+		t.Fatalf("err %v cookie %q", res.err, nsid)
+	}
+	// The new entry's creation, then three tries of the tombstone.
+	if n := h.store.saveIfs.Load() - before; n != 4 {
+		t.Errorf("%d conditional writes, want 4", n)
+	}
+	waitGone(t, h, sid)
+	if m, _ := h.stored(nsid); m["a"] != "1" {
+		t.Errorf("new entry %v", m)
+	}
+}
+
+// waitGone waits (at most 5 s) for the background removal of sid's entry.
+func waitGone(t *testing.T, h *harness, sid string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, found, _ := h.mem.Load(context.Background(), h.e.Key(sid)); !found {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("old entry never removed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
