@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ginsession/ginsession/backends"
+	"github.com/ginsession/ginsession/internal/wire"
 )
 
 // Tests written to kill mutants go-gremlins found alive (docs/testing.md).
@@ -280,6 +282,11 @@ func TestCreationTimeIgnoredWithoutAbsoluteLifetime(t *testing.T) {
 	if _, ok := h.stored(sid); !ok {
 		t.Error("expired early")
 	}
+	h.do(sid, func(r *Request) {
+		if r.IsNew() {
+			t.Error("a session with an old creation time ended without an absolute lifetime")
+		}
+	})
 }
 
 func TestLateFirstUseIsLoggedOnce(t *testing.T) {
@@ -370,4 +377,92 @@ func waitGone(t *testing.T, h *harness, sid string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func TestFirstEntryIsLikeAnyOther(t *testing.T) {
+	// Not permanent: the handler's first key is the first stored entry.
+	h := newHarness(t, false, func(c *Config) { c.Permanent = false })
+	sid := h.newSession("a", map[string]any{"n": int64(1)}, "b", "2", "c", "3")
+	h.do(sid, func(r *Request) {
+		if v, ok := r.Get("a"); !ok || v == nil {
+			t.Fatal("Get of the first entry")
+		}
+		v, _ := r.Get("a")
+		v.(map[string]any)["n"] = int64(5)
+	})
+	if m, _ := h.stored(sid); m["a"].(map[string]any)["n"] != int64(5) {
+		t.Errorf("in-place change of the first entry lost: %v", m)
+	}
+	h.do(sid, func(r *Request) {
+		if v, ok := r.Pop("a"); !ok || v == nil {
+			t.Error("Pop of the first entry")
+		}
+	})
+	h.do(sid, func(r *Request) { r.Delete("b") }) // now first
+	if m, _ := h.stored(sid); len(m) != 1 || m["c"] != "3" {
+		t.Errorf("stored %v", m)
+	}
+}
+
+func TestNaNIsNormalisedInTheRequest(t *testing.T) {
+	// JSON stores NaN and infinities as null: Get in the same request must
+	// already show what the next request will read.
+	h := newHarness(t, false, func(c *Config) { c.Format = wire.JSON })
+	h.do("", func(r *Request) {
+		r.Set("f", math.NaN())
+		r.Set("g", math.Inf(1))
+		r.Set("h", 2.5)
+		for k, want := range map[string]any{"f": nil, "g": nil, "h": 2.5} {
+			if v, ok := r.Get(k); !ok || v != want {
+				t.Errorf("Get(%s) = %v, %v; want %v", k, v, ok, want)
+			}
+		}
+	})
+}
+
+func TestRegenerateAfterSave(t *testing.T) {
+	h := newHarness(t, false, nil)
+	sid := h.newSession("a", "1")
+	r := h.start(sid)
+	r.Set("b", "2")
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Regenerate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	nsid := r.ID()
+	r.End()
+	if m, ok := h.stored(nsid); !ok || m["b"] != "2" {
+		t.Fatalf("Regenerate after Save not written: %v %v", m, ok)
+	}
+	if _, ok := h.stored(sid); ok {
+		t.Error("old id kept")
+	}
+}
+
+func TestCreationTimeIsBookkeeping(t *testing.T) {
+	// With an absolute lifetime, _created is hidden and does not make a
+	// session non-empty; without one it is an ordinary key.
+	h := newHarness(t, false, func(c *Config) { c.Absolute = time.Hour })
+	sid := h.newSession("a", "1")
+	h.do(sid, func(r *Request) {
+		if keys := r.Keys(); len(keys) != 1 || keys[0] != "a" || r.Len() != 1 {
+			t.Errorf("Keys %v Len %d", keys, r.Len())
+		}
+		r.Delete("a") // only bookkeeping left: the session is deleted
+	})
+	if _, ok := h.stored(sid); ok {
+		t.Error("a session holding only _created was kept")
+	}
+	h2 := newHarness(t, false, func(c *Config) { c.Permanent = false })
+	sid = h2.newSession(CreatedKey, int64(5))
+	h2.do(sid, func(r *Request) {
+		if r.IsNew() || r.Len() != 1 || r.Keys()[0] != CreatedKey {
+			t.Errorf("without an absolute lifetime: new=%v keys %v", r.IsNew(), r.Keys())
+		}
+	})
 }
