@@ -1,0 +1,144 @@
+package cookie
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRead(t *testing.T) {
+	for _, c := range []struct {
+		lines []string
+		want  string
+		ok    bool
+	}{
+		{nil, "", false},
+		{[]string{""}, "", false},
+		{[]string{"session=abc"}, "abc", true},
+		{[]string{"a=1; session=abc; b=2"}, "abc", true},
+		{[]string{"a=1;session=abc"}, "abc", true},
+		{[]string{"  session=abc  ;"}, "abc", true},
+		{[]string{"session="}, "", true},
+		{[]string{"session"}, "", false},
+		{[]string{"sessionx=1; xsession=2; sessio=3"}, "", false},
+		{[]string{"session:abc"}, "", false},
+		{[]string{"Session=abc"}, "", false},
+		{[]string{`session="abc"`}, "abc", true},
+		{[]string{`session="`}, `"`, true},
+		{[]string{`session=""`}, "", true},
+		{[]string{`session="abc`}, `"abc`, true},
+		{[]string{`session=abc"`}, `abc"`, true},
+		{[]string{"a=1", "session=second"}, "second", true},
+		{[]string{"session=first; session=second"}, "first", true},
+		{[]string{"x=1;;session=v"}, "v", true},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		for _, l := range c.lines {
+			r.Header.Add("Cookie", l)
+		}
+		got, ok := Read(r, "session")
+		if got != c.want || ok != c.ok {
+			t.Errorf("Read(%q) = %q, %v; want %q, %v", c.lines, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestAddVary(t *testing.T) {
+	for _, c := range []struct {
+		in, want []string
+	}{
+		{nil, []string{"Cookie"}},
+		{[]string{"Accept-Encoding"}, []string{"Accept-Encoding, Cookie"}},
+		{[]string{"Origin", "Accept"}, []string{"Origin", "Accept, Cookie"}},
+		{[]string{"cookie"}, []string{"cookie"}},
+		{[]string{"Accept, Cookie"}, []string{"Accept, Cookie"}},
+		{[]string{"Cookie", "Accept"}, []string{"Cookie", "Accept"}},
+		{[]string{"Cookies"}, []string{"Cookies, Cookie"}},
+	} {
+		h := http.Header{}
+		if c.in != nil {
+			h["Vary"] = slices.Clone(c.in)
+		}
+		AddVary(h)
+		if !slices.Equal(h["Vary"], c.want) {
+			t.Errorf("AddVary(%q) = %q, want %q", c.in, h["Vary"], c.want)
+		}
+	}
+}
+
+func TestSpecSet(t *testing.T) {
+	exp := time.Date(2026, 4, 1, 12, 0, 0, 0, time.FixedZone("x", 3600))
+	for _, c := range []struct {
+		spec  Spec
+		value string
+		exp   time.Time
+		want  string
+	}{
+		{Spec{Name: "session", Path: "/"}, "v", time.Time{}, "session=v; Path=/; SameSite=Lax"},
+		{Spec{Name: "session", Path: "/", HTTPOnly: true}, "v", exp,
+			"session=v; Expires=Wed, 01 Apr 2026 11:00:00 GMT; HttpOnly; Path=/; SameSite=Lax"},
+		{Spec{Name: "s", Domain: "example.org", Path: "/app", Secure: true, HTTPOnly: true, SameSite: http.SameSiteStrictMode, Partitioned: true}, "v", time.Time{},
+			"s=v; Domain=example.org; Secure; HttpOnly; Path=/app; SameSite=Strict; Partitioned"},
+		{Spec{Name: "s", Path: "/", SameSite: http.SameSiteNoneMode, Secure: true}, "v", time.Time{},
+			"s=v; Secure; Path=/; SameSite=None"},
+	} {
+		h := http.Header{}
+		c.spec.Set(h, c.value, c.exp)
+		if got := h.Values("Set-Cookie"); len(got) != 1 || got[0] != c.want {
+			t.Errorf("Set = %q, want %q", got, c.want)
+		}
+	}
+	s := Spec{Name: "session", Path: "/"}
+	h := http.Header{}
+	s.Delete(h)
+	if got := h.Get("Set-Cookie"); got != "session=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=Lax" {
+		t.Errorf("Delete = %q", got)
+	}
+}
+
+func TestSpecSetReplacesOnlyItsCookie(t *testing.T) {
+	s := Spec{Name: "session", Path: "/"}
+	h := http.Header{}
+	h.Add("Set-Cookie", "other=1")
+	h.Add("Set-Cookie", "session=old1; Path=/")
+	h.Add("Set-Cookie", "sessionx=2")
+	h.Add("Set-Cookie", "session=old2; Path=/")
+	h.Add("Set-Cookie", "session")
+	h.Add("Set-Cookie", "sess=3")
+	s.Set(h, "new", time.Time{})
+	want := []string{"other=1", "sessionx=2", "session", "sess=3", "session=new; Path=/; SameSite=Lax"}
+	if got := h.Values("Set-Cookie"); !slices.Equal(got, want) {
+		t.Errorf("Set-Cookie = %q, want %q", got, want)
+	}
+	s.Delete(h)
+	got := h.Values("Set-Cookie")
+	if len(got) != 5 || !strings.Contains(got[4], "Max-Age=0") {
+		t.Errorf("after Delete: %q", got)
+	}
+}
+
+func TestNewIDLong(t *testing.T) {
+	for _, n := range []int{1, 127, 128, 129, 200} {
+		id := NewID(n)
+		if !ValidID(id, n) {
+			t.Errorf("NewID(%d) = %q is not valid", n, id)
+		}
+	}
+}
+
+func TestSignerSignAllocatesOnceForAnyLength(t *testing.T) {
+	if testing.Short() || raceEnabled() {
+		t.Skip("allocation counts need a non-race build (sync.Pool drops items under -race)")
+	}
+	s := NewSigner("k", nil)
+	for n := 1; n <= 120; n++ {
+		sid := strings.Repeat("a", n)
+		s.Sign(sid)
+		if a := testing.AllocsPerRun(20, func() { s.Sign(sid) }); a > 1 {
+			t.Fatalf("sign of a %d-byte sid allocates %v times, want 1", n, a)
+		}
+	}
+}
