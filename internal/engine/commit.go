@@ -81,6 +81,9 @@ func (r *Request) Sent() bool {
 
 // commit moves an open session to saved. The caller holds r.mu.
 func (r *Request) commit() error {
+	if r.st == stSaved && len(r.handed) > 0 {
+		r.detectInPlace() // a value handed out may have changed since: open again
+	}
 	switch r.st {
 	case stIdle, stSaved, stEnded:
 		return nil
