@@ -2,9 +2,10 @@ package ginsession
 
 import (
 	"errors"
-	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/ginsession/ginsession/backends/filestore"
 	"github.com/ginsession/ginsession/backends/gormstore"
@@ -68,41 +69,45 @@ func because(err error, raw string) string {
 		return ""
 	}
 	msg := strings.TrimPrefix(err.Error(), "ginsession: ")
-	if pw := password(raw); pw != "" {
-		msg = strings.ReplaceAll(msg, pw, "xxxxx")
+	if cred := userinfo(raw); cred != "" {
+		msg = strings.ReplaceAll(msg, cred, "xxxxx")
+		// The reason may quote the value escaped ("\x7fpw@"): hide every
+		// token that ends at an '@' too.
+		msg = credentialToken.ReplaceAllString(msg, "xxxxx@")
+	}
+	if strings.ContainsFunc(msg, unicode.IsControl) { // a reason quoting the raw value: one line
+		q := strconv.Quote(msg)
+		msg = q[1 : len(q)-1]
 	}
 	return " (" + msg + ")"
 }
 
-// password returns what stands in raw's password position: between the
-// first ':' and the last '@' of what follows "://" (or of the whole value
-// when there is no scheme), or "" when there is none.
-func password(raw string) string {
-	rest := raw
-	if _, after, ok := strings.Cut(raw, "://"); ok {
-		rest = after
+// credentialToken is a run of characters up to an '@': what a message
+// quoting a connection string shows of its credentials.
+var credentialToken = regexp.MustCompile(`[^\s"'(]*@`)
+
+// userinfo returns what stands in raw's credentials position: between
+// "://" (or the start when there is no scheme) and the last '@', or ""
+// when there is none.
+func userinfo(raw string) string {
+	start := 0
+	if i := strings.Index(raw, "://"); i >= 0 {
+		start = i + len("://")
 	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
+	at := strings.LastIndex(raw, "@")
+	if at <= start {
 		return ""
 	}
-	if _, pw, ok := strings.Cut(rest[:at], ":"); ok {
-		return pw
-	}
-	return ""
+	return strings.TrimSpace(raw[start:at]) // the checks quote trimmed values
 }
 
-// redactURL hides the password of a connection string shown in an error.
+// redactURL hides the credentials of a connection string shown in an
+// error: everything between the scheme (if any) and the last '@', user
+// names included — a "token@host" or "redis://secret@host" carries its
+// secret where a user name would be.
 func redactURL(raw string) string {
-	if u, err := url.Parse(strings.TrimSpace(raw)); err == nil && u.User != nil {
-		if _, has := u.User.Password(); has {
-			return u.Redacted()
-		}
-		return raw
-	}
-	// Unparsable, or no scheme: hide the password position (see password).
-	if pw := password(raw); pw != "" {
-		return strings.ReplaceAll(raw, pw, "xxxxx")
+	if cred := userinfo(raw); cred != "" {
+		return strings.Replace(raw, cred+"@", "xxxxx@", 1)
 	}
 	return raw
 }
