@@ -78,6 +78,8 @@ type state struct {
 	max int
 	now func() time.Time
 
+	users map[string]map[string]time.Time // user index (users.go), under mu
+
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -155,6 +157,7 @@ func (st *state) close() {
 		st.closed = true
 		st.entries = nil
 		st.byExp = nil
+		st.users = nil
 		st.mu.Unlock()
 		if st.stop != nil {
 			close(st.stop)

@@ -79,6 +79,38 @@ var rmCmd = &command{
 	run: runRm,
 }
 
+var revokeCmd = &command{
+	name:    "revoke",
+	args:    "USER",
+	nargs:   1,
+	summary: "delete every session of a user (log out everywhere)",
+	flags: func(fs *flag.FlagSet, c *cli) {
+		fs.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
+	},
+	run: func(ctx context.Context, c *cli, args []string) error {
+		user := args[0]
+		if user == "" {
+			return usagef("revoke: the user id is empty")
+		}
+		e, err := c.open()
+		if err != nil {
+			return err
+		}
+		n, err := e.m.RevokeUser(ctx, user)
+		if err != nil {
+			if n > 0 {
+				return fmt.Errorf("revoked %d sessions of %q, then failed: %w", n, user, err)
+			}
+			return err
+		}
+		if c.jsonOut {
+			return c.writeJSON(map[string]any{"backend": e.backend(), "user": user, "revoked": n})
+		}
+		fmt.Fprintf(c.stdout, "revoked %d sessions of user %q\n", n, user)
+		return nil
+	},
+}
+
 var statsCmd = &command{
 	name:    "stats",
 	summary: "count the sessions and their bytes",

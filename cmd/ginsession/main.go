@@ -53,7 +53,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{cleanupCmd, lsCmd, showCmd, rmCmd, statsCmd}
+	commands = []*command{cleanupCmd, lsCmd, showCmd, rmCmd, revokeCmd, statsCmd}
 }
 
 func main() {

@@ -104,12 +104,13 @@ func seed(t *testing.T, opts ginsession.Options, n int) (*ginsession.Middleware,
 		s.Set("cart", []string{"apple-" + c.Query("i")})
 		s.Set("csrf_token", "tok-"+c.Query("i"))
 		s.Set("n", 7)
+		s.SetUser("u" + c.Query("u"))
 		c.String(200, s.ID())
 	})
 	ids := make([]string, n)
 	for i := range ids {
 		w := httptest.NewRecorder()
-		r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, fmt.Sprintf("/?i=%d", i), nil))
+		r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, fmt.Sprintf("/?i=%d&u=%d", i, i%2), nil))
 		if w.Code != 200 {
 			t.Fatalf("seed: %d %s", w.Code, w.Body)
 		}
@@ -135,7 +136,7 @@ func TestUsage(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("help: %s", r)
 	}
-	for _, sub := range []string{"cleanup", "ls", "show", "rm", "stats"} {
+	for _, sub := range []string{"cleanup", "ls", "show", "rm", "revoke", "stats"} {
 		if !strings.Contains(r.stdout, "\n  "+sub+" ") {
 			t.Errorf("help does not list %s:\n%s", sub, r.stdout)
 		}
@@ -153,6 +154,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"ls", "--limit", "-1"}, env, "must not be negative"},
 		{[]string{"ls", "--bogus"}, env, "flag provided but not defined: -bogus"},
 		{[]string{"stats", "extra"}, env, "takes no arguments"},
+		{[]string{"revoke"}, env, "usage: ginsession revoke USER"},
+		{[]string{"revoke", ""}, env, "the user id is empty"},
 		{[]string{"ls"}, nil, "SESSION_TYPE is not set"},
 		{[]string{"ls"}, []string{"SESSION_TYPE=filesystem", "SESSION_ID_LENGTH=3"}, "SESSION_ID_LENGTH"},
 		{[]string{"ls"}, []string{"SESSION_TYPE=nosuch"}, "nosuch"},
@@ -199,6 +202,9 @@ func TestFilesystem(t *testing.T) {
 		for i, id := range ids {
 			if !strings.HasPrefix(lines[i+1], id[:12]+"…") {
 				t.Errorf("row %d = %q, want id %s… first (sorted)", i, lines[i+1], id[:12])
+			}
+			if !strings.HasSuffix(lines[i+1], " u0") && !strings.HasSuffix(lines[i+1], " u1") {
+				t.Errorf("row %d = %q, want the user last", i, lines[i+1])
 			}
 		}
 
@@ -326,6 +332,40 @@ func TestFilesystem(t *testing.T) {
 			t.Fatalf("cleanup removed live sessions: %s", r)
 		}
 	})
+
+	t.Run("revoke", func(t *testing.T) {
+		testRevoke(t, m, func(args ...string) result { return cli(args...) })
+	})
+}
+
+// testRevoke revokes u0 through the command and checks that u0 has no
+// session left and u1 lost none.
+func testRevoke(t *testing.T, m *ginsession.Middleware, cli func(...string) result) {
+	t.Helper()
+	ctx := context.Background()
+	u0, err := m.UserSessions(ctx, "u0")
+	if err != nil || len(u0) == 0 {
+		t.Fatalf("u0 has no sessions to revoke: %v", err)
+	}
+	u1, _ := m.UserSessions(ctx, "u1")
+	r := cli("revoke", "u0")
+	if r.code != 0 || r.stdout != fmt.Sprintf("revoked %d sessions of user \"u0\"\n", len(u0)) {
+		t.Fatalf("revoke: %s", r)
+	}
+	if left, _ := m.UserSessions(ctx, "u0"); len(left) != 0 {
+		t.Fatalf("u0 still has %d sessions", len(left))
+	}
+	for _, id := range u0 {
+		if _, found, _ := m.Store().Load(ctx, m.Options().KeyPrefix+id); found {
+			t.Fatal("a revoked session is still stored")
+		}
+	}
+	if after, _ := m.UserSessions(ctx, "u1"); len(after) != len(u1) {
+		t.Fatalf("u1 had %d sessions, has %d after revoking u0", len(u1), len(after))
+	}
+	if r := cli("revoke", "--json", "u0"); r.code != 0 || !strings.Contains(r.stdout, `"revoked": 0`) {
+		t.Fatalf("revoke again: %s", r)
+	}
 }
 
 func TestRedis(t *testing.T) {
@@ -357,6 +397,7 @@ func TestRedis(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "redis store expires sessions by itself") {
 		t.Fatalf("cleanup: %s", r)
 	}
+	testRevoke(t, m, func(args ...string) result { return runCLI(t, bin, env, args...) })
 	r = runCLI(t, bin, []string{"SESSION_TYPE=redis", "SESSION_REDIS=redis://127.0.0.1:1/0", "SESSION_STORE_TIMEOUT=1s"}, "stats")
 	if r.code != 1 {
 		t.Fatalf("stats against a dead redis: %s", r)
@@ -376,5 +417,9 @@ func TestMemcachedCannotList(t *testing.T) {
 	r := runCLI(t, bin, env, "cleanup")
 	if r.code != 0 || !strings.Contains(r.stdout, "expires sessions by itself") {
 		t.Fatalf("cleanup: %s", r)
+	}
+	r = runCLI(t, bin, env, "revoke", "u0")
+	if r.code != 1 || !strings.Contains(r.stderr, "memcached store keeps no index of sessions by user") {
+		t.Fatalf("revoke: %s", r)
 	}
 }

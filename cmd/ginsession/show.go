@@ -20,11 +20,11 @@ import (
 // the structure only: each key, with its value replaced by its type and
 // size. --reveal prints values, except those under keys that look secret
 // (sensitiveKey, at any depth), which stay masked; --reveal-all prints
-// everything. Flask's and ginsession's own markers (_permanent, _created)
-// are never masked: they are not data.
+// everything. Flask's and ginsession's own markers (_permanent, _created,
+// _ginsession_user) are never masked: they are not secrets.
 var sensitiveKey = regexp.MustCompile(`(?i)pass|pwd|secret|token|csrf|xsrf|auth|cred|key|otp|totp|nonce|cookie|session|private|signature|card|cvv|ssn|iban|pin$`)
 
-var plainKeys = map[string]bool{engine.PermanentKey: true, engine.CreatedKey: true}
+var plainKeys = map[string]bool{engine.PermanentKey: true, engine.CreatedKey: true, engine.UserKey: true}
 
 func runShow(ctx context.Context, c *cli, args []string) error {
 	e, err := c.open()
@@ -205,5 +205,5 @@ func (o object) MarshalJSON() ([]byte, error) {
 
 // userOf returns the user a session is tied to (Session.SetUser), if any.
 func (e *env) userOf(key string, data []byte) string {
-	return ""
+	return e.m.UserOfStored(key, data)
 }

@@ -96,7 +96,7 @@ func (r *Request) commit() error {
 		return r.setErr
 	}
 	r.st = stBroken // until commitOpen returns: a panic leaves it broken
-	err := r.commitOpen()
+	err := r.commitIndexed()
 	if err != nil {
 		r.st = stOpen // pending: tried again
 		return err

@@ -73,6 +73,7 @@ type Engine struct {
 	store   backends.Store
 	cas     backends.CompareAndSwapper
 	toucher backends.Toucher
+	users   *userIndex // nil: the store keeps no user index (users.go)
 	log     *slog.Logger
 	now     func() time.Time
 
@@ -97,6 +98,7 @@ func New(cfg Config) *Engine {
 	}
 	e.cas, _ = cfg.Store.(backends.CompareAndSwapper)
 	e.toucher, _ = cfg.Store.(backends.Toucher)
+	e.users = newUserIndex(cfg.Store, cfg.Lifetime)
 	return e
 }
 

@@ -55,6 +55,7 @@ type Request struct {
 	changes []change
 	handed  []handout
 	prev    *previous // the id this request moved away from (Regenerate, Destroy)
+	users   userState // the user index's view of this session (users.go)
 }
 
 // change is one write of this request, replayed on fresh data when a
@@ -239,6 +240,7 @@ func (r *Request) load() {
 				}
 				r.st = stOpen
 				r.afterLoad()
+				r.noteLoadedUser()
 				return
 			}
 			if !errors.Is(derr, wire.ErrNil) {
@@ -498,7 +500,7 @@ func (r *Request) Keys() []string {
 	r.begin()
 	keys := make([]string, 0, len(r.entries))
 	for i := range r.entries {
-		if r.entries[i].Foreign == nil && !r.internal(r.entries[i].Key) {
+		if r.entries[i].Foreign == nil && !r.internal(r.entries[i].Key) && r.entries[i].Key != UserKey {
 			keys = append(keys, r.entries[i].Key)
 		}
 	}
@@ -512,7 +514,7 @@ func (r *Request) Len() int {
 	r.begin()
 	n := 0
 	for i := range r.entries {
-		if r.entries[i].Foreign == nil && !r.internal(r.entries[i].Key) {
+		if r.entries[i].Foreign == nil && !r.internal(r.entries[i].Key) && r.entries[i].Key != UserKey {
 			n++
 		}
 	}
