@@ -62,6 +62,7 @@ var assets embed.FS
 
 // App is the tutorial application.
 type App struct {
+	m     *ginsession.Middleware
 	cfg   Config
 	log   *slog.Logger
 	pages map[string]*template.Template
@@ -101,7 +102,7 @@ func NewWithMiddleware(m *ginsession.Middleware, cfg Config) (*gin.Engine, error
 	if err != nil {
 		return nil, errors.New("app: Config.PasswordHash is not a bcrypt hash")
 	}
-	a := &App{cfg: cfg, log: cfg.Logger}
+	a := &App{m: m, cfg: cfg, log: cfg.Logger}
 	if a.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
@@ -127,6 +128,7 @@ func NewWithMiddleware(m *ginsession.Middleware, cfg Config) (*gin.Engine, error
 	s.GET("/session", a.sessionPage)
 	auth := s.Group("/", a.requireLogin)
 	auth.GET("/dashboard", a.dashboard)
+	auth.POST("/logout-others", a.logoutOthers)
 	auth.GET("/cart", a.cartPage)
 	auth.POST("/cart/add", a.cartAdd)
 	auth.POST("/cart/remove", a.cartRemove)
@@ -235,6 +237,7 @@ func (a *App) login(c *gin.Context) {
 		return
 	}
 	s.Set(KeyUser, a.cfg.User)
+	s.SetUser(a.cfg.User) // indexed: "Log out other devices" finds it
 	s.Set(KeyCSRF, newToken())
 	s.Flash("Logged in as "+a.cfg.User+".", "success")
 	a.log.Info("app: login", "user", a.cfg.User, "remote", c.ClientIP())
@@ -262,6 +265,40 @@ func (a *App) dashboard(c *gin.Context) {
 		"Key":       KeyRedisTest,
 		"Value":     RedisTestValue,
 	})
+}
+
+// logoutOthers logs the user out of every other browser (after a password
+// change, a lost laptop): it moves this browser's session to a new id, then
+// deletes every stored session of the user — this browser's old id
+// included; its new id is stored when the request commits.
+func (a *App) logoutOthers(c *gin.Context) {
+	s := ginsession.Default(c)
+	user, _ := s.GetString(KeyUser)
+	if err := s.Regenerate(); err != nil {
+		a.render(c, http.StatusServiceUnavailable, "error", gin.H{"Title": "Try again", "Message": "The session store is not answering."})
+		return
+	}
+	s.SetUser(user)
+	n, err := a.m.RevokeUser(c.Request.Context(), user)
+	switch {
+	case errors.Is(err, ginsession.ErrUnsupported):
+		s.Flash("This session store cannot find your other devices (it keeps no index).", "warning")
+	case err != nil:
+		a.log.Error("app: log out other devices", "user", user, "err", err)
+		s.Flash("The session store failed; some devices may still be logged in. Try again.", "warning")
+	default:
+		others := max(n-1, 0) // n counts this browser's old id
+		a.log.Info("app: logged out other devices", "user", user, "count", others)
+		s.Flash("Logged out "+strconv.Itoa(others)+" other device"+plural(others)+".", "success")
+	}
+	redirect(c, "/dashboard")
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func (a *App) sessionPage(c *gin.Context) {
