@@ -288,6 +288,7 @@ func TestBrowser(t *testing.T) {
 	if status != "Please log in to see this page." {
 		t.Errorf("dashboard after logout: %q", status)
 	}
+	devicesSteps(t, bctx, srv, storeDir, run)
 	t.Logf("browser session done in %v", time.Since(start).Round(time.Millisecond))
 }
 
