@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ginsession/ginsession/backends"
 	"github.com/ginsession/ginsession/internal/engine"
 )
 
@@ -68,6 +69,14 @@ func (m *Middleware) UserSessions(ctx context.Context, id string) ([]string, err
 	}
 	sort.Strings(ids)
 	return ids, nil
+}
+
+// userIndexer returns the store's user index, if it keeps one. The engine
+// gets it directly: the instrumented store it writes through wraps the
+// store's optional interfaces it counts, not this one.
+func userIndexer(st backends.Store) backends.UserIndexer {
+	ix, _ := st.(backends.UserIndexer)
+	return ix
 }
 
 func (m *Middleware) userError(err error) error {

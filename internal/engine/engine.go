@@ -47,6 +47,7 @@ const (
 // caller (the root package's Options).
 type Config struct {
 	Store      backends.Store
+	Users      backends.UserIndexer // nil: Store's, if it has one (users.go)
 	Format     wire.Format
 	Signer     *cookie.Signer // nil: the cookie holds the bare sid
 	Sealer     *seal.Sealer   // nil: values are stored in clear
@@ -98,7 +99,7 @@ func New(cfg Config) *Engine {
 	}
 	e.cas, _ = cfg.Store.(backends.CompareAndSwapper)
 	e.toucher, _ = cfg.Store.(backends.Toucher)
-	e.users = newUserIndex(cfg.Store, cfg.Lifetime)
+	e.users = newUserIndex(cfg.Store, cfg.Users, cfg.Lifetime)
 	return e
 }
 

@@ -57,9 +57,11 @@ type linkRec struct {
 // (which only costs re-links).
 const maxLinked = 1 << 16
 
-func newUserIndex(store backends.Store, lifetime time.Duration) *userIndex {
-	ix, ok := store.(backends.UserIndexer)
-	if !ok {
+func newUserIndex(store backends.Store, ix backends.UserIndexer, lifetime time.Duration) *userIndex {
+	if ix == nil {
+		ix, _ = store.(backends.UserIndexer)
+	}
+	if ix == nil {
 		return nil
 	}
 	return &userIndex{ix: ix, lifetime: lifetime, linked: map[string]linkRec{}}
