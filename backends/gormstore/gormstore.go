@@ -102,6 +102,8 @@ type Store struct {
 	// setup connects, creates the table and index when asked and checks
 	// the columns; every call runs it first until it has succeeded.
 	setup *setup.Once
+	// usersOK: the user index table exists (users.go).
+	usersOK atomic.Bool
 }
 
 var (

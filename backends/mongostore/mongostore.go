@@ -106,6 +106,9 @@ type Store struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+
+	// usersIndexed: the user index collection has its index (users.go).
+	usersIndexed atomic.Bool
 }
 
 var (
