@@ -54,6 +54,8 @@ func (c *cli) open() (*env, error) {
 	switch strings.ToLower(opts.Type) {
 	case "", "null":
 		return nil, &configError{errors.New("SESSION_TYPE is not set (or is null): set it, and the store's own variables, as for the application, or pass --env-file FILE")}
+	case "memory":
+		return nil, &configError{errors.New("SESSION_TYPE=memory: the memory store lives inside the application's process, which this command cannot reach; use Middleware.RevokeUser and friends from the application")}
 	}
 	// The command never signs cookies: a missing SECRET_KEY must not stop it.
 	if opts.UseSigner && opts.SecretKey == "" {

@@ -159,6 +159,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"ls"}, nil, "SESSION_TYPE is not set"},
 		{[]string{"ls"}, []string{"SESSION_TYPE=filesystem", "SESSION_ID_LENGTH=3"}, "SESSION_ID_LENGTH"},
 		{[]string{"ls"}, []string{"SESSION_TYPE=nosuch"}, "nosuch"},
+		{[]string{"ls"}, []string{"SESSION_TYPE=memory"}, "cannot reach"},
 		{[]string{"--env-file", filepath.Join(t.TempDir(), "missing.env"), "ls"}, nil, "missing.env"},
 		{[]string{"show", "not/an/id"}, env, "is not a session id"},
 		{[]string{"show", "--reveal", "--revael", "abc"}, env, `"--revael" is not a flag of show`},
