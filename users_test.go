@@ -37,7 +37,7 @@ type userStore struct {
 func userStores() []userStore {
 	out := slices.Clone(ownUserStores)
 	for _, h := range harnesses {
-		if strings.HasPrefix(h.name, "gorm-") || strings.HasPrefix(h.name, "mongodb") {
+		if strings.HasPrefix(h.name, "gorm-") || strings.HasPrefix(h.name, "mongodb") || strings.HasPrefix(h.name, "dynamodb") {
 			out = append(out, userStore{h.name, func(t *testing.T) backends.Store { s, _ := h.open(t); return s }})
 		}
 	}
