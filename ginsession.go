@@ -53,8 +53,23 @@ import (
 	"github.com/ginsession/ginsession/internal/wire"
 )
 
-// contextKey is the gin.Context key under which the Session is kept.
-const contextKey = "github.com/ginsession/ginsession"
+// sessionKey is the request context key under which the Session is kept.
+type sessionKey struct{}
+
+// sessionCtx is the request's context with its Session added; it is part of
+// the Session, so that adding it costs no allocation of its own.
+type sessionCtx struct {
+	context.Context
+	s *Session
+}
+
+// Value returns the Session for sessionKey and asks the parent otherwise.
+func (c *sessionCtx) Value(key any) any {
+	if key == (sessionKey{}) {
+		return c.s
+	}
+	return c.Context.Value(key)
+}
 
 // Register makes a store available under a SESSION_TYPE name; see
 // backends.Register.
@@ -184,9 +199,17 @@ func (m *Middleware) Handler() gin.HandlerFunc { return m.handle }
 
 // Default returns the request's session. It panics if the middleware is not
 // installed on the route.
+//
+// The session is found through c.Writer while the handlers run, and through
+// the context of c.Request otherwise: the middleware gives the request a
+// context carrying it, so that a c.Copy() (which keeps c.Request) and an
+// outer middleware after c.Next() find it too.
 func Default(c *gin.Context) *Session {
-	if v, ok := c.Get(contextKey); ok {
-		if s, ok := v.(*Session); ok {
+	if w, ok := c.Writer.(*respWriter); ok {
+		return w.s
+	}
+	if c.Request != nil {
+		if s, ok := c.Request.Context().Value(sessionKey{}).(*Session); ok {
 			return s
 		}
 	}
@@ -207,7 +230,8 @@ func (m *Middleware) handle(c *gin.Context) {
 	s.r.Init(m.engine, c.Request, c.Writer.Header())
 	s.w = respWriter{ResponseWriter: c.Writer, s: s}
 	c.Writer = &s.w
-	c.Set(contextKey, s)
+	s.ctx = sessionCtx{Context: c.Request.Context(), s: s}
+	c.Request = c.Request.WithContext(&s.ctx)
 	defer func() {
 		c.Writer = s.w.ResponseWriter
 		s.r.End()

@@ -26,6 +26,7 @@ type Session struct {
 	m    *Middleware
 	c    *gin.Context
 	w    respWriter // wraps c.Writer to commit before the first byte
+	ctx  sessionCtx // c.Request's new context, which carries this Session
 	resp respState  // touched only by the request's own goroutine
 }
 
