@@ -131,12 +131,13 @@ func TestVectorsRewriteKeepsFlaskBytes(t *testing.T) {
 
 // TestReadOnlyRequestDecodesOnlyWhatItReads loads a 10-key session and reads
 // one key: only that value is decoded (the others keep their stored bytes),
-// and Keys decodes none.
+// and Keys decodes none, nor does GetString (it reads a stored string from
+// its bytes).
 func TestReadOnlyRequestDecodesOnlyWhatItReads(t *testing.T) {
 	for _, format := range []string{"msgpack", "json"} {
 		t.Run(format, func(t *testing.T) {
 			var decoded []string
-			var keysDecoded int
+			var keysDecoded, stringDecoded int
 			a := newTestApp(t, Options{SerializationFormat: format}, false, func(r *gin.Engine) {
 				r.GET("/seed", func(c *gin.Context) {
 					s := Default(c)
@@ -152,17 +153,31 @@ func TestReadOnlyRequestDecodesOnlyWhatItReads(t *testing.T) {
 				})
 				r.GET("/read", func(c *gin.Context) {
 					s := Default(c)
-					if u, _ := s.GetString("user"); u != "alice" {
-						t.Errorf("user = %q", u)
+					if u, _ := s.Get("user"); u != "alice" {
+						t.Errorf("user = %v", u)
 					}
 					decoded = append(decoded, s.r.DecodedKeys()...)
+				})
+				r.GET("/readstring", func(c *gin.Context) {
+					s := Default(c)
+					if u, _ := s.GetString("user"); u != "alice" {
+						t.Errorf("GetString(user) = %q", u)
+					}
+					if n, ok := s.GetString("a"); ok || n != "" {
+						t.Errorf("GetString of a map = %q, %v", n, ok)
+					}
+					stringDecoded += len(s.r.DecodedKeys())
 				})
 			})
 			cookie := cookieOf(a.do("GET", "/seed", ""), "session")
 			a.do("GET", "/keys", cookie)
 			a.do("GET", "/read", cookie)
+			a.do("GET", "/readstring", cookie)
 			if keysDecoded != 0 {
 				t.Errorf("Keys decoded %d values", keysDecoded)
+			}
+			if stringDecoded != 1 { // "a", a map, is decoded to find it is not a string
+				t.Errorf("GetString decoded %d values, want 1", stringDecoded)
 			}
 			if len(decoded) != 1 || decoded[0] != "user" {
 				t.Errorf("decoded %v, want only [user]", decoded)

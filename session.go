@@ -129,13 +129,7 @@ func (s *Session) Flashes(categories ...string) []FlashMessage { return s.r.Flas
 func (s *Session) Save() error { return s.r.Save() }
 
 // GetString returns the string stored under key.
-func (s *Session) GetString(key string) (string, bool) {
-	v, ok := s.Get(key)
-	if !ok {
-		return "", false
-	}
-	return wire.AsString(v)
-}
+func (s *Session) GetString(key string) (string, bool) { return s.r.GetString(key) }
 
 // GetInt returns the integer stored under key, whatever msgpack width it was
 // stored with. A float with an integral value counts.

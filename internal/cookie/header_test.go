@@ -86,14 +86,14 @@ func TestSpecSet(t *testing.T) {
 			"s=v; Secure; Path=/; SameSite=None"},
 	} {
 		h := http.Header{}
-		c.spec.Set(h, c.value, c.exp)
+		c.spec.Set(h, c.value, c.exp, nil)
 		if got := h.Values("Set-Cookie"); len(got) != 1 || got[0] != c.want {
 			t.Errorf("Set = %q, want %q", got, c.want)
 		}
 	}
 	s := Spec{Name: "session", Path: "/"}
 	h := http.Header{}
-	s.Delete(h)
+	s.Delete(h, nil)
 	if got := h.Get("Set-Cookie"); got != "session=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=Lax" {
 		t.Errorf("Delete = %q", got)
 	}
@@ -108,14 +108,42 @@ func TestSpecSetReplacesOnlyItsCookie(t *testing.T) {
 	h.Add("Set-Cookie", "session=old2; Path=/")
 	h.Add("Set-Cookie", "session")
 	h.Add("Set-Cookie", "sess=3")
-	s.Set(h, "new", time.Time{})
+	s.Set(h, "new", time.Time{}, make([]string, 0, 1)) // the header has values: spare is not used
 	want := []string{"other=1", "sessionx=2", "session", "sess=3", "session=new; Path=/; SameSite=Lax"}
 	if got := h.Values("Set-Cookie"); !slices.Equal(got, want) {
 		t.Errorf("Set-Cookie = %q, want %q", got, want)
 	}
-	s.Delete(h)
+	s.Delete(h, nil)
 	got := h.Values("Set-Cookie")
 	if len(got) != 5 || !strings.Contains(got[4], "Max-Age=0") {
+		t.Errorf("after Delete: %q", got)
+	}
+}
+
+// A response without Set-Cookie gets its value slice from spare, with one
+// allocation (the cookie's text); a second Set replaces the value in place.
+func TestSpecSetSpare(t *testing.T) {
+	s := Spec{Name: "session", Path: "/"}
+	var spare [1]string
+	h := http.Header{}
+	exp := time.Date(2026, 4, 1, 11, 0, 0, 0, time.UTC)
+	allocs := testing.AllocsPerRun(100, func() {
+		delete(h, "Set-Cookie")
+		s.Set(h, "v1", exp, spare[:])
+	})
+	if allocs != 1 {
+		t.Errorf("Set with spare: %v allocations, want 1 (the cookie text)", allocs)
+	}
+	if got := h["Set-Cookie"]; len(got) != 1 || &got[0] != &spare[0] || !strings.HasPrefix(got[0], "session=v1;") {
+		t.Fatalf("Set-Cookie = %q, not held in spare", got)
+	}
+	s.Set(h, "v2", exp, spare[:])
+	if got := h.Values("Set-Cookie"); len(got) != 1 || !strings.HasPrefix(got[0], "session=v2;") {
+		t.Errorf("second Set: %q, want one cookie session=v2", got)
+	}
+	h.Add("Set-Cookie", "other=1") // a handler's own cookie after ours grows the slice away from spare
+	s.Delete(h, spare[:])
+	if got := h.Values("Set-Cookie"); len(got) != 2 || got[0] != "other=1" || !strings.Contains(got[1], "Max-Age=0") {
 		t.Errorf("after Delete: %q", got)
 	}
 }

@@ -24,28 +24,30 @@ type Spec struct {
 // Set adds the Set-Cookie header for value (the sid, signed or not),
 // replacing one an earlier call added. A zero expires makes a browser-session
 // cookie (no Expires), Flask's non-permanent session. Attributes come in
-// Werkzeug's order.
-func (s *Spec) Set(h http.Header, value string, expires time.Time) {
+// Werkzeug's order. When the response has no Set-Cookie yet, spare (of
+// capacity 1 or more, owned by the caller for this response alone) holds the
+// header's values, saving an allocation; it may be nil.
+func (s *Spec) Set(h http.Header, value string, expires time.Time, spare []string) {
 	var buf [48]byte
 	expiry := buf[:0]
 	if !expires.IsZero() {
 		expiry = append(expiry, "; Expires="...)
 		expiry = expires.UTC().AppendFormat(expiry, http.TimeFormat)
 	}
-	s.add(h, value, expiry)
+	s.add(h, value, expiry, spare)
 }
 
 // Delete adds the Set-Cookie header that expires the cookie, replacing one an
-// earlier call added.
-func (s *Spec) Delete(h http.Header) {
-	s.add(h, "", deletionExpiry)
+// earlier call added; spare is as for Set.
+func (s *Spec) Delete(h http.Header, spare []string) {
+	s.add(h, "", deletionExpiry, spare)
 }
 
 var deletionExpiry = []byte("; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0")
 
 // add adds the cookie name=value with the given expiry attributes (empty
 // for a browser-session cookie).
-func (s *Spec) add(h http.Header, value string, expiry []byte) {
+func (s *Spec) add(h http.Header, value string, expiry []byte, spare []string) {
 	var buf [256]byte
 	b := buf[:0]
 	b = append(b, s.Name...)
@@ -76,6 +78,9 @@ func (s *Spec) add(h http.Header, value string, expiry []byte) {
 		b = append(b, "; Partitioned"...)
 	}
 	cookies := h["Set-Cookie"]
+	if cookies == nil {
+		cookies = spare[:0]
+	}
 	for i := 0; i < len(cookies); i++ { // an earlier Save set it: replace
 		if len(cookies[i]) > len(s.Name) && cookies[i][len(s.Name)] == '=' && strings.HasPrefix(cookies[i], s.Name) {
 			cookies = append(cookies[:i], cookies[i+1:]...)

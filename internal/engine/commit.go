@@ -43,9 +43,9 @@ func (r *Request) applyHeaders() {
 	}
 	switch r.out.op {
 	case cookieSet:
-		r.e.cfg.Cookie.Set(r.header, r.out.value, r.out.expires)
+		r.e.cfg.Cookie.Set(r.header, r.out.value, r.out.expires, r.cookies[:])
 	case cookieDelete:
-		r.e.cfg.Cookie.Delete(r.header)
+		r.e.cfg.Cookie.Delete(r.header, r.cookies[:])
 	}
 	r.out = cookieOut{}
 }

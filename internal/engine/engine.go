@@ -20,7 +20,6 @@
 package engine
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -232,10 +231,6 @@ func LogSID(sid string) string {
 	}
 	return sid
 }
-
-// detached returns a context for a write: the request's values without its
-// cancellation (a client that goes away must not cancel a write half-way).
-func detached(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // clean removes the "ginsession: " prefixes an inner error carries, so that
 // a message says it once.

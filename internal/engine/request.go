@@ -30,32 +30,38 @@ const (
 type Request struct {
 	mu     sync.Mutex
 	e      *Engine
-	st     state
 	http   *http.Request
 	header http.Header // the response's headers, for Set-Cookie and Vary
-	sent   bool        // the response's headers are gone: no cookie can be set
 	spent  time.Duration
 
 	sid     string
 	key     string // store key of sid, once computed
-	isNew   bool
 	entries []wire.Entry
 	raw     []byte // the stored bytes as loaded, for stores without Toucher
 	version any    // compare-and-swap version from the store
-	fresh   bool   // the store refreshed the expiry while loading
 	err     error  // the load failure (stFailed)
 	setErr  error  // the first value Set could not encode
-	reseal  bool   // loaded with a fallback encryption key: rewrite it
-	repaird bool   // a Set repaired invalid UTF-8 (logged once)
-	lateUse bool   // first used after the request ended (logged once)
 
-	out  cookieOut // the Set-Cookie the commit decided, applied by the request's goroutine
-	vary bool      // Vary: Cookie is due
+	out     cookieOut // the Set-Cookie the commit decided, applied by the request's goroutine
+	cookies [1]string // backs the response's Set-Cookie values: no allocation for them
 
 	changes []change
 	handed  []handout
 	prev    *previous // the id this request moved away from (Regenerate, Destroy)
 	users   userState // the user index's view of this session (users.go)
+
+	call0    callCtx         // the first store call's context: no allocation for it
+	detached context.Context // the request's values without its cancellation, for writes
+	calls    int32           // store calls started (budget.go)
+
+	st      state
+	sent    bool // the response's headers are gone: no cookie can be set
+	isNew   bool
+	fresh   bool // the store refreshed the expiry while loading
+	reseal  bool // loaded with a fallback encryption key: rewrite it
+	repaird bool // a Set repaired invalid UTF-8 (logged once)
+	lateUse bool // first used after the request ended (logged once)
+	vary    bool // Vary: Cookie is due
 }
 
 // change is one write of this request, replayed on fresh data when a
@@ -166,43 +172,6 @@ func (r *Request) dirty() bool {
 	return len(r.changes) > 0 || r.prev != nil || r.reseal
 }
 
-// call is one store call in progress, to be charged to the budget.
-type call struct {
-	cancel context.CancelFunc
-	start  time.Time
-}
-
-// readCtx returns the context of a store call that reads, whose deadline
-// is what is left of the request's budget; it ends with the request.
-func (r *Request) readCtx() (context.Context, call) {
-	return r.budget(r.http.Context())
-}
-
-// writeCtx is readCtx for a write: a client that goes away must not cancel
-// a write half-way.
-func (r *Request) writeCtx() (context.Context, call) {
-	return r.budget(detached(r.http.Context()))
-}
-
-// budget gives base the deadline left in the request's budget. The caller
-// passes the call to done after the store call.
-func (r *Request) budget(base context.Context) (context.Context, call) {
-	left := r.e.cfg.Timeout - r.spent
-	if left <= 0 {
-		left = time.Nanosecond // already spent: fail at once
-	}
-	c := call{start: time.Now()}
-	ctx, cancel := context.WithTimeout(base, left)
-	c.cancel = cancel
-	return ctx, c
-}
-
-// done ends a store call, charging its time to the request's budget.
-func (r *Request) done(c call) {
-	c.cancel()
-	r.spent += time.Since(c.start)
-}
-
 // storeKey returns the store key of the current sid.
 func (r *Request) storeKey() string {
 	if r.key == "" {
@@ -295,10 +264,14 @@ func indexOf(entries []wire.Entry, key string) int {
 func (r *Request) value(i int) (any, bool) {
 	v, err := r.entries[i].Value()
 	if err != nil {
-		r.e.log.Error("ginsession: a stored value cannot be decoded", "key", r.entries[i].Key, "err", clean(err))
+		r.undecodable(i, err)
 		return nil, false
 	}
 	return v, true
+}
+
+func (r *Request) undecodable(i int, err error) {
+	r.e.log.Error("ginsession: a stored value cannot be decoded", "key", r.entries[i].Key, "err", clean(err))
 }
 
 // internal reports whether key is one of the bookkeeping keys, which Keys
@@ -372,6 +345,25 @@ func (r *Request) Get(key string) (any, bool) {
 		r.handOut(i, v)
 	}
 	return v, ok
+}
+
+// GetString returns the string stored under key (ok=false when it is
+// missing or not a string). Unlike Get it does not box the string: a
+// stored string is read from the stored bytes.
+func (r *Request) GetString(key string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.begin()
+	i := r.index(key)
+	if i < 0 {
+		return "", false
+	}
+	s, ok, err := r.entries[i].StringValue()
+	if err != nil {
+		r.undecodable(i, err)
+		return "", false
+	}
+	return s, ok
 }
 
 // mutable reports whether the caller can change v in place.

@@ -96,3 +96,64 @@ func TestDecodeDetails(t *testing.T) {
 		t.Errorf("Ext in JSON: %v", err)
 	}
 }
+
+// TestStringValue: a stored string, in any msgpack width or as a JSON string
+// without escapes, is read without decoding the entry or allocating; other
+// values and escaped strings go through Value.
+func TestStringValue(t *testing.T) {
+	long := make([]byte, 300)
+	for i := range long {
+		long[i] = 'a' + byte(i%26)
+	}
+	huge := make([]byte, 70000)
+	for i := range huge {
+		huge[i] = 'z'
+	}
+	type want struct {
+		s    string
+		ok   bool
+		lazy bool // read from the stored bytes, entry left undecoded
+	}
+	msgpack := func(v []byte) []byte { return append([]byte{0x81, 0xa1, 'k'}, v...) }
+	for _, c := range []struct {
+		name string
+		f    Format
+		src  []byte
+		want want
+	}{
+		{"fixstr", MsgPack, msgpack([]byte{0xa3, 'b', 'o', 'b'}), want{"bob", true, true}},
+		{"empty fixstr", MsgPack, msgpack([]byte{0xa0}), want{"", true, true}},
+		{"str8", MsgPack, msgpack(append([]byte{0xd9, 3}, "bob"...)), want{"bob", true, true}},
+		{"str16", MsgPack, msgpack(append([]byte{0xda, 1, 44}, long...)), want{string(long), true, true}},
+		{"str32", MsgPack, msgpack(append([]byte{0xdb, 0, 1, 0x11, 0x70}, huge...)), want{string(huge), true, true}},
+		{"int", MsgPack, msgpack([]byte{0x05}), want{"", false, false}},
+		{"bin", MsgPack, msgpack([]byte{0xc4, 1, 'x'}), want{"", false, false}},
+		{"array of str", MsgPack, msgpack([]byte{0x91, 0xa1, 'x'}), want{"", false, false}},
+		{"json plain", JSON, []byte(`{"k":"bob é"}`), want{"bob é", true, true}},
+		{"json escaped", JSON, []byte(`{"k":"a\"b\u00e9"}`), want{"a\"bé", true, false}},
+		{"json number", JSON, []byte(`{"k":12}`), want{"", false, false}},
+		{"json list", JSON, []byte(`{"k":["x"]}`), want{"", false, false}},
+	} {
+		es, err := c.f.Decode(nil, c.src, Limits{})
+		if err != nil || len(es) != 1 {
+			t.Fatalf("%s: decode: %v", c.name, err)
+		}
+		s, ok, err := es[0].StringValue()
+		if err != nil || s != c.want.s || ok != c.want.ok {
+			t.Errorf("%s: StringValue = %.20q, %v, %v; want %.20q, %v", c.name, s, ok, err, c.want.s, c.want.ok)
+		}
+		if lazy := !es[0].Decoded(); lazy != c.want.lazy {
+			t.Errorf("%s: entry left undecoded = %v, want %v", c.name, lazy, c.want.lazy)
+		}
+		if c.want.lazy {
+			if n := testing.AllocsPerRun(50, func() { es[0].StringValue() }); n != 0 {
+				t.Errorf("%s: StringValue allocates %v times", c.name, n)
+			}
+		}
+	}
+	// A value set by the program is answered from it.
+	e := NewEntry("k", "set")
+	if s, ok, err := e.StringValue(); s != "set" || !ok || err != nil {
+		t.Errorf("set entry: %q, %v, %v", s, ok, err)
+	}
+}

@@ -69,6 +69,7 @@ func checkStable(t *testing.T, c codec, src []byte) {
 	if err != nil {
 		return
 	}
+	checkStringValue(t, c, src)
 	kept, err := c.encode(nil, entries)
 	if err != nil {
 		t.Fatalf("untouched rewrite fails: %v (%s)", err, fmtEntries(entries))
@@ -146,4 +147,22 @@ func FuzzDecodeBounded(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkStringValue: on freshly decoded entries, StringValue (which reads a
+// stored string without decoding the entry) answers what Value answers.
+func checkStringValue(t *testing.T, c codec, src []byte) {
+	t.Helper()
+	lazy, err := c.Decode(nil, src, Limits{})
+	if err != nil {
+		t.Fatalf("Decode fails where decode succeeded: %v", err)
+	}
+	for i := range lazy {
+		fast, fastOK, fastErr := lazy[i].StringValue()
+		v, err := lazy[i].Value()
+		want, wantOK := v.(string)
+		if fastErr != nil || err != nil || fast != want || fastOK != wantOK {
+			t.Fatalf("entry %d: StringValue = %q, %v, %v; Value = %#v, %v", i, fast, fastOK, fastErr, v, err)
+		}
+	}
 }

@@ -429,6 +429,30 @@ func (d *mpDecoder) str(n uint64) (string, error) {
 	return s, nil
 }
 
+// mpStr returns the string that raw, the whole encoding of one value,
+// holds when it is a msgpack str whose length matches; it does not check
+// UTF-8 (Decode did).
+func mpStr(raw string) (string, bool) {
+	c := raw[0]
+	var n, at int
+	switch {
+	case c&0xe0 == 0xa0:
+		n, at = int(c&0x1f), 1
+	case c == 0xd9 && len(raw) >= 2:
+		n, at = int(raw[1]), 2
+	case c == 0xda && len(raw) >= 3:
+		n, at = int(be16(raw[1:])), 3
+	case c == 0xdb && len(raw) >= 5:
+		n, at = int(be32(raw[1:])), 5
+	default:
+		return "", false
+	}
+	if len(raw)-at != n {
+		return "", false
+	}
+	return raw[at:], true
+}
+
 // strLen returns the length of the str whose header byte is c, or ok=false.
 func (d *mpDecoder) strLen(c byte) (uint64, bool, error) {
 	switch {

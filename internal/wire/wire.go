@@ -22,7 +22,9 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"strings"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -186,6 +188,32 @@ func (e *Entry) Value() (any, error) {
 	}
 	e.val, e.decoded = v, true
 	return v, nil
+}
+
+// StringValue returns the value when it is a string. A stored string that
+// needs no decoding (any msgpack str; a JSON string without escapes) is
+// read straight from the stored bytes, which Decode checked: no
+// allocation, and the entry stays undecoded. ok is false for any other
+// value.
+func (e *Entry) StringValue() (s string, ok bool, err error) {
+	if !e.decoded && e.raw != "" {
+		switch e.format {
+		case MsgPack:
+			if s, ok := mpStr(e.raw); ok {
+				return s, true, nil
+			}
+		case JSON:
+			if n := len(e.raw); n >= 2 && e.raw[0] == '"' && e.raw[n-1] == '"' && strings.IndexByte(e.raw, '\\') < 0 && utf8.ValidString(e.raw) {
+				return e.raw[1 : n-1], true, nil
+			}
+		}
+	}
+	v, err := e.Value()
+	if err != nil {
+		return "", false, err
+	}
+	s, ok = v.(string)
+	return s, ok, nil
 }
 
 // Set replaces the entry's value: its stored bytes are dropped and Encode

@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+type ctxKey string
+
+// callCtx answers as context.WithDeadline(parent, deadline) would, building
+// the real context only when something waits on it.
+func TestCallCtxLikeWithDeadline(t *testing.T) {
+	if cancelKey == nil {
+		t.Fatal("the context package's cancellation key was not learnt")
+	}
+	parent := context.WithValue(context.Background(), ctxKey("k"), "v")
+
+	t.Run("lazy until waited on", func(t *testing.T) {
+		var c callCtx
+		c.init(parent, time.Now().Add(time.Hour))
+		n := testing.AllocsPerRun(100, func() {
+			_ = c.Err()
+			_, _ = c.Deadline()
+			_ = c.Value(ctxKey("k"))
+		})
+		if n != 0 || c.real != nil {
+			t.Fatalf("Err, Deadline and Value allocate %v times (built: %v)", n, c.real != nil)
+		}
+		if c.Value(ctxKey("k")) != "v" || c.Err() != nil {
+			t.Fatalf("Value = %v, Err = %v", c.Value(ctxKey("k")), c.Err())
+		}
+		c.end()
+		if !errors.Is(c.Err(), context.Canceled) {
+			t.Fatalf("after end: Err = %v", c.Err())
+		}
+		select {
+		case <-c.Done(): // built after the end: already closed
+		default:
+			t.Fatal("Done built after end is not closed")
+		}
+		if !errors.Is(context.Cause(&c), context.Canceled) {
+			t.Fatalf("Cause = %v", context.Cause(&c))
+		}
+	})
+
+	t.Run("deadline", func(t *testing.T) {
+		var c callCtx
+		c.init(parent, time.Now().Add(20*time.Millisecond))
+		if err := c.Err(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Millisecond)
+		if !errors.Is(c.Err(), context.DeadlineExceeded) {
+			t.Fatalf("past the deadline, unbuilt: Err = %v", c.Err())
+		}
+		var d callCtx
+		d.init(parent, time.Now().Add(20*time.Millisecond))
+		select {
+		case <-d.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("Done never closed at the deadline")
+		}
+		if !errors.Is(d.Err(), context.DeadlineExceeded) || !errors.Is(context.Cause(&d), context.DeadlineExceeded) {
+			t.Fatalf("Err = %v, Cause = %v", d.Err(), context.Cause(&d))
+		}
+	})
+
+	t.Run("earlier parent deadline wins", func(t *testing.T) {
+		p, cancel := context.WithTimeout(parent, time.Minute)
+		defer cancel()
+		var c callCtx
+		c.init(p, time.Now().Add(time.Hour))
+		pd, _ := p.Deadline()
+		if d, ok := c.Deadline(); !ok || !d.Equal(pd) {
+			t.Fatalf("Deadline = %v, want the parent's %v", d, pd)
+		}
+	})
+
+	t.Run("parent cancellation", func(t *testing.T) {
+		p, cancel := context.WithCancelCause(parent)
+		var unbuilt, built callCtx
+		unbuilt.init(p, time.Now().Add(time.Hour))
+		built.init(p, time.Now().Add(time.Hour))
+		done := built.Done()
+		cause := errors.New("client went away")
+		cancel(cause)
+		<-done
+		if !errors.Is(unbuilt.Err(), context.Canceled) || !errors.Is(built.Err(), context.Canceled) {
+			t.Fatalf("Err = %v / %v", unbuilt.Err(), built.Err())
+		}
+		if context.Cause(&unbuilt) != cause || context.Cause(&built) != cause {
+			t.Fatalf("Cause = %v / %v", context.Cause(&unbuilt), context.Cause(&built))
+		}
+	})
+
+	t.Run("derived contexts end with the call", func(t *testing.T) {
+		var c callCtx
+		c.init(parent, time.Now().Add(time.Hour))
+		child, cancel := context.WithCancel(&c)
+		defer cancel()
+		c.end()
+		select {
+		case <-child.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("a context derived from the call's was not canceled when the call ended")
+		}
+		if child.Value(ctxKey("k")) != "v" {
+			t.Fatal("derived context lost the request's values")
+		}
+	})
+}
+
+// Each store call of a request has its own context: a driver that keeps the
+// first call's context sees it canceled, whatever the later calls do.
+func TestEachCallItsContext(t *testing.T) {
+	r := &Request{e: &Engine{cfg: Config{Timeout: time.Second}}, http: httptest.NewRequest(http.MethodGet, "/", nil)}
+	ctx1, c1 := r.readCtx()
+	r.done(c1)
+	ctx2, c2 := r.writeCtx()
+	defer r.done(c2)
+	if ctx1 == ctx2 {
+		t.Fatal("the second call reuses the first call's context")
+	}
+	if !errors.Is(ctx1.Err(), context.Canceled) || ctx2.Err() != nil {
+		t.Fatalf("first call's context: %v; second's: %v", ctx1.Err(), ctx2.Err())
+	}
+}
