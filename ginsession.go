@@ -226,15 +226,14 @@ func (m *Middleware) key(sid string) string { return m.opts.KeyPrefix + sid }
 // handlers return or panic, so Recovery middleware before this one writes
 // its 500 through Gin's own writer.
 func (m *Middleware) handle(c *gin.Context) {
-	s := &Session{m: m, c: c}
-	s.r.Init(m.engine, c.Request, c.Writer.Header())
+	s := &Session{m: m, c: c, http: c.Request, header: c.Writer.Header()}
 	s.w = respWriter{ResponseWriter: c.Writer, s: s}
 	c.Writer = &s.w
 	s.ctx = sessionCtx{Context: c.Request.Context(), s: s}
 	c.Request = c.Request.WithContext(&s.ctx)
 	defer func() {
 		c.Writer = s.w.ResponseWriter
-		s.r.End()
+		s.end()
 	}()
 
 	if m.cleaner != nil && m.opts.CleanupNRequests > 0 && rand.IntN(m.opts.CleanupNRequests+1) == 0 {
@@ -243,16 +242,17 @@ func (m *Middleware) handle(c *gin.Context) {
 
 	c.Next()
 
-	if s.resp == respAnswered {
+	r := s.r.Load()
+	if s.resp == respAnswered || r == nil { // answered, or never used: nothing to commit
 		return
 	}
-	err := s.commit()
+	err := s.commit(r)
 	if err == nil {
 		return
 	}
-	if s.r.Sent() || s.w.ResponseWriter.Written() {
+	if r.Sent() || s.w.ResponseWriter.Written() {
 		m.log.Error("ginsession: session changed after the response was sent and could not be saved; call Save() before writing the body",
-			"sid", engine.LogSID(s.r.ID()), "err", err)
+			"sid", engine.LogSID(r.ID()), "err", err)
 		return
 	}
 	c.Writer = s.w.ResponseWriter
@@ -263,15 +263,15 @@ func (m *Middleware) handle(c *gin.Context) {
 // inside (a store driver's, an encoder's) is the middleware's own: it is
 // logged with its stack and answered like any commit failure, with an
 // error matching ErrPanicked.
-func (s *Session) commit() (err error) {
+func (s *Session) commit(r *engine.Request) (err error) {
 	defer s.recoverCommit(&err)
-	return s.r.Commit()
+	return r.Commit()
 }
 
 // commitBeforeSend commits just before the first byte; panics as in commit.
-func (s *Session) commitBeforeSend() (err error) {
+func (s *Session) commitBeforeSend(r *engine.Request) (err error) {
 	defer s.recoverCommit(&err)
-	return s.r.CommitBeforeSend()
+	return r.CommitBeforeSend()
 }
 
 func (s *Session) recoverCommit(err *error) {
@@ -359,9 +359,14 @@ func (w *respWriter) before() bool {
 		return true
 	}
 	w.done = true
-	if err := s.commitBeforeSend(); err != nil {
+	r := s.r.Load()
+	if r == nil { // never used: nothing to commit, and no cookie from now on
+		s.markSent()
+		return true
+	}
+	if err := s.commitBeforeSend(r); err != nil {
 		s.fail(err)
-		s.r.MarkSent()
+		s.markSent()
 		return false
 	}
 	return true

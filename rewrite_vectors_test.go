@@ -149,14 +149,14 @@ func TestReadOnlyRequestDecodesOnlyWhatItReads(t *testing.T) {
 				r.GET("/keys", func(c *gin.Context) {
 					s := Default(c)
 					_ = s.Keys()
-					keysDecoded += len(s.r.DecodedKeys())
+					keysDecoded += len(s.req().DecodedKeys())
 				})
 				r.GET("/read", func(c *gin.Context) {
 					s := Default(c)
 					if u, _ := s.Get("user"); u != "alice" {
 						t.Errorf("user = %v", u)
 					}
-					decoded = append(decoded, s.r.DecodedKeys()...)
+					decoded = append(decoded, s.req().DecodedKeys()...)
 				})
 				r.GET("/readstring", func(c *gin.Context) {
 					s := Default(c)
@@ -166,7 +166,7 @@ func TestReadOnlyRequestDecodesOnlyWhatItReads(t *testing.T) {
 					if n, ok := s.GetString("a"); ok || n != "" {
 						t.Errorf("GetString of a map = %q, %v", n, ok)
 					}
-					stringDecoded += len(s.r.DecodedKeys())
+					stringDecoded += len(s.req().DecodedKeys())
 				})
 			})
 			cookie := cookieOf(a.do("GET", "/seed", ""), "session")

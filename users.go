@@ -33,10 +33,10 @@ func (e *unsupportedError) Is(target error) bool { return target == ErrUnsupport
 // implementing backends.UserIndexer index it beside the sessions. A user id
 // longer than 512 bytes is refused: the request ends in the ErrorHandler
 // with an error matching ErrNotEncodable.
-func (s *Session) SetUser(id string) { s.r.SetUser(id) }
+func (s *Session) SetUser(id string) { s.req().SetUser(id) }
 
 // User returns the user id set by SetUser, or "".
-func (s *Session) User() string { return s.r.User() }
+func (s *Session) User() string { return s.req().User() }
 
 // RevokeUser deletes every session of the user id (log out everywhere:
 // after a password change, a stolen laptop, a ban) and reports how many it
