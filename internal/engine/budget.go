@@ -19,21 +19,19 @@ type call struct {
 // readCtx returns the context of a store call that reads, whose deadline
 // is what is left of the request's budget; it ends with the request.
 func (r *Request) readCtx() (context.Context, call) {
-	return r.budget(r.http.Context())
+	return r.budget(callRead)
 }
 
 // writeCtx is readCtx for a write: a client that goes away must not cancel
 // a write half-way.
 func (r *Request) writeCtx() (context.Context, call) {
-	if r.detached == nil {
-		r.detached = context.WithoutCancel(r.http.Context())
-	}
-	return r.budget(r.detached)
+	return r.budget(callWrite)
 }
 
-// budget gives base the deadline left in the request's budget. The caller
-// holds r.mu and passes the call to done after the store call.
-func (r *Request) budget(base context.Context) (context.Context, call) {
+// budget returns the context of a call, with the deadline left in the
+// request's budget. The caller holds r.mu and passes the call to done after
+// the store call.
+func (r *Request) budget(mode callMode) (context.Context, call) {
 	left := r.e.cfg.Timeout - r.spent
 	if left <= 0 {
 		left = time.Nanosecond // already spent: fail at once
@@ -43,7 +41,7 @@ func (r *Request) budget(base context.Context) (context.Context, call) {
 		c.ctx = new(callCtx) // an earlier call's context may still be held by its driver
 	}
 	r.calls++
-	c.ctx.init(base, c.start.Add(left))
+	c.ctx.init(r.http.Context(), c.start.Add(left), mode)
 	return c.ctx, c
 }
 
@@ -53,26 +51,36 @@ func (r *Request) done(c call) {
 	r.spent += time.Since(c.start)
 }
 
+// callMode says what a call's context takes from the request's.
+type callMode uint8
+
+const (
+	callRead  callMode = iota // its values, deadline and cancellation
+	callWrite                 // only its values (context.WithoutCancel)
+)
+
 // callCtx is the context of one store call: context.WithDeadline(parent,
-// deadline), except that the timer and channel such a context needs are
-// only built when something waits on it (Done, or a context derived from
-// it). A store that only checks Err or Deadline, as an in-process store
-// does, then costs no allocation.
+// deadline) for a read, context.WithDeadline(context.WithoutCancel(parent),
+// deadline) for a write, except that the timer and channel such a context
+// needs are only built when something waits on it (Done, or a context
+// derived from it). A store that only checks Err or Deadline, as an
+// in-process store does, then costs no allocation.
 type callCtx struct {
 	parent   context.Context
 	deadline time.Time
 
 	mu     sync.Mutex
-	real   context.Context // context.WithDeadline(parent, deadline), once built
+	real   context.Context // the context above, once built
 	cancel context.CancelFunc
+	mode   callMode
 	ended  bool // the call returned: the context is canceled
 }
 
-func (c *callCtx) init(parent context.Context, deadline time.Time) {
-	if d, ok := parent.Deadline(); ok && d.Before(deadline) {
+func (c *callCtx) init(parent context.Context, deadline time.Time, mode callMode) {
+	if d, ok := parent.Deadline(); ok && mode == callRead && d.Before(deadline) {
 		deadline = d
 	}
-	c.parent, c.deadline = parent, deadline
+	c.parent, c.deadline, c.mode = parent, deadline, mode
 }
 
 // end cancels the context when its call returns.
@@ -90,7 +98,11 @@ func (c *callCtx) materialize() context.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.real == nil {
-		c.real, c.cancel = context.WithDeadline(c.parent, c.deadline)
+		base := c.parent
+		if c.mode == callWrite {
+			base = context.WithoutCancel(base)
+		}
+		c.real, c.cancel = context.WithDeadline(base, c.deadline)
 		if c.ended {
 			c.cancel()
 		}
@@ -115,8 +127,10 @@ func (c *callCtx) Err() error {
 	case ended:
 		return context.Canceled
 	}
-	if err := c.parent.Err(); err != nil {
-		return err
+	if c.mode == callRead {
+		if err := c.parent.Err(); err != nil {
+			return err
+		}
 	}
 	if !time.Now().Before(c.deadline) {
 		return context.DeadlineExceeded

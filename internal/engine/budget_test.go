@@ -21,7 +21,7 @@ func TestCallCtxLikeWithDeadline(t *testing.T) {
 
 	t.Run("lazy until waited on", func(t *testing.T) {
 		var c callCtx
-		c.init(parent, time.Now().Add(time.Hour))
+		c.init(parent, time.Now().Add(time.Hour), callRead)
 		n := testing.AllocsPerRun(100, func() {
 			_ = c.Err()
 			_, _ = c.Deadline()
@@ -49,7 +49,7 @@ func TestCallCtxLikeWithDeadline(t *testing.T) {
 
 	t.Run("deadline", func(t *testing.T) {
 		var c callCtx
-		c.init(parent, time.Now().Add(20*time.Millisecond))
+		c.init(parent, time.Now().Add(20*time.Millisecond), callRead)
 		if err := c.Err(); err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +58,7 @@ func TestCallCtxLikeWithDeadline(t *testing.T) {
 			t.Fatalf("past the deadline, unbuilt: Err = %v", c.Err())
 		}
 		var d callCtx
-		d.init(parent, time.Now().Add(20*time.Millisecond))
+		d.init(parent, time.Now().Add(20*time.Millisecond), callRead)
 		select {
 		case <-d.Done():
 		case <-time.After(5 * time.Second):
@@ -73,7 +73,7 @@ func TestCallCtxLikeWithDeadline(t *testing.T) {
 		p, cancel := context.WithTimeout(parent, time.Minute)
 		defer cancel()
 		var c callCtx
-		c.init(p, time.Now().Add(time.Hour))
+		c.init(p, time.Now().Add(time.Hour), callRead)
 		pd, _ := p.Deadline()
 		if d, ok := c.Deadline(); !ok || !d.Equal(pd) {
 			t.Fatalf("Deadline = %v, want the parent's %v", d, pd)
@@ -83,8 +83,8 @@ func TestCallCtxLikeWithDeadline(t *testing.T) {
 	t.Run("parent cancellation", func(t *testing.T) {
 		p, cancel := context.WithCancelCause(parent)
 		var unbuilt, built callCtx
-		unbuilt.init(p, time.Now().Add(time.Hour))
-		built.init(p, time.Now().Add(time.Hour))
+		unbuilt.init(p, time.Now().Add(time.Hour), callRead)
+		built.init(p, time.Now().Add(time.Hour), callRead)
 		done := built.Done()
 		cause := errors.New("client went away")
 		cancel(cause)
@@ -97,9 +97,39 @@ func TestCallCtxLikeWithDeadline(t *testing.T) {
 		}
 	})
 
+	t.Run("a write keeps the values, not the cancellation", func(t *testing.T) {
+		p, cancel := context.WithTimeout(parent, time.Millisecond)
+		defer cancel()
+		var unbuilt, built callCtx
+		unbuilt.init(p, time.Now().Add(time.Hour), callWrite)
+		built.init(p, time.Now().Add(time.Hour), callWrite)
+		done := built.Done()
+		<-p.Done()
+		if unbuilt.Err() != nil || built.Err() != nil {
+			t.Fatalf("the request's end canceled a write: %v / %v", unbuilt.Err(), built.Err())
+		}
+		select {
+		case <-done:
+			t.Fatal("Done of a write closed with the request's context")
+		default:
+		}
+		if d, _ := unbuilt.Deadline(); time.Until(d) < 30*time.Minute {
+			t.Fatalf("a write took the request's deadline: %v", d)
+		}
+		if built.Value(ctxKey("k")) != "v" || unbuilt.Value(ctxKey("k")) != "v" {
+			t.Fatal("a write lost the request's values")
+		}
+		built.end()
+		unbuilt.end()
+		<-done
+		if !errors.Is(unbuilt.Err(), context.Canceled) || !errors.Is(built.Err(), context.Canceled) {
+			t.Fatalf("after end: %v / %v", unbuilt.Err(), built.Err())
+		}
+	})
+
 	t.Run("derived contexts end with the call", func(t *testing.T) {
 		var c callCtx
-		c.init(parent, time.Now().Add(time.Hour))
+		c.init(parent, time.Now().Add(time.Hour), callRead)
 		child, cancel := context.WithCancel(&c)
 		defer cancel()
 		c.end()

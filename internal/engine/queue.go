@@ -16,7 +16,8 @@ import (
 // first of them then leads a batch that writes all their changes at once.
 type queue struct {
 	waiting []*pending
-	running bool // a leader is writing
+	first   [1]*pending // backs waiting for the first writer: no allocation for it
+	running bool        // a leader is writing
 }
 
 // pending is one request's write in a queue. A follower's changes are a
@@ -39,6 +40,7 @@ func (e *Engine) swap(r *Request, key string, data []byte, ttl time.Duration) (d
 	q := e.queues[key]
 	if q == nil {
 		q = &queue{}
+		q.waiting = q.first[:0]
 		e.queues[key] = q
 	}
 	q.waiting = append(q.waiting, p)

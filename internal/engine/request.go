@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -50,9 +49,8 @@ type Request struct {
 	prev    *previous // the id this request moved away from (Regenerate, Destroy)
 	users   userState // the user index's view of this session (users.go)
 
-	call0    callCtx         // the first store call's context: no allocation for it
-	detached context.Context // the request's values without its cancellation, for writes
-	calls    int32           // store calls started (budget.go)
+	call0 callCtx // the first store call's context: no allocation for it
+	calls int32   // store calls started (budget.go)
 
 	st      state
 	sent    bool // the response's headers are gone: no cookie can be set
