@@ -323,122 +323,69 @@ func (o Options) backendConfig() backends.Config {
 func (o Options) Validate() error {
 	v := o.withDefaults()
 	var errs []error
-	add := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("ginsession: "+format, args...))
-	}
-
-	if v.UseSigner && v.SecretKey == "" {
-		add("UseSigner (SESSION_USE_SIGNER) needs SecretKey (SECRET_KEY): want a non-empty secret, e.g. 32 random bytes")
-	}
-	if v.IDLength < MinIDLength || v.IDLength > MaxIDLength {
-		add("IDLength (SESSION_ID_LENGTH) = %d: want %d to %d bytes (at least 128 bits of entropy; at most what fits memcached's 250-byte key)",
-			v.IDLength, MinIDLength, MaxIDLength)
-	}
-	if bad := strings.IndexFunc(v.KeyPrefix, func(r rune) bool { return r <= ' ' || r >= 0x7f }); bad >= 0 {
-		add("KeyPrefix (SESSION_KEY_PREFIX) = %q: want printable ASCII without spaces or control characters", v.KeyPrefix)
-	} else if v.IDLength >= MinIDLength && v.IDLength <= MaxIDLength {
-		if n := len(v.KeyPrefix) + base64.RawURLEncoding.EncodedLen(v.IDLength); n > maxKeyLen {
-			add("KeyPrefix (SESSION_KEY_PREFIX) = %q is too long: the store key would be %d bytes; want prefix + %d-character sid <= %d bytes (at most %d bytes of prefix)",
-				v.KeyPrefix, n, base64.RawURLEncoding.EncodedLen(v.IDLength), maxKeyLen, maxKeyLen-base64.RawURLEncoding.EncodedLen(v.IDLength))
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("ginsession: "+format, args...)) }
+	failIf := func(bad bool, format string, args ...any) {
+		if bad {
+			add(format, args...)
 		}
 	}
-	switch v.SerializationFormat {
-	case "msgpack", "json":
-	default:
-		add("SerializationFormat (SESSION_SERIALIZATION_FORMAT) = %q: want \"msgpack\" or \"json\"", v.SerializationFormat)
-	}
-	if v.Lifetime < 0 {
-		add("Lifetime (PERMANENT_SESSION_LIFETIME) = %v: want a positive duration (0 means the default, 31 days)", v.Lifetime)
-	} else if v.Lifetime < time.Second {
-		add("Lifetime (PERMANENT_SESSION_LIFETIME) = %v: want at least 1s (stores and cookies count expiry in whole seconds)", v.Lifetime)
-	}
-	if v.StoreTimeout < 0 {
-		add("StoreTimeout (SESSION_STORE_TIMEOUT) = %v: want a positive duration (0 means the default, 3s)", v.StoreTimeout)
-	} else if v.StoreTimeout < time.Millisecond {
-		add("StoreTimeout (SESSION_STORE_TIMEOUT) = %v: want at least 1ms (no store answers sooner; every request would fail)", v.StoreTimeout)
-	}
-	if v.OpenTimeout < 0 {
-		add("OpenTimeout (SESSION_OPEN_TIMEOUT) = %v: want a positive duration (0 means the default, 5s)", v.OpenTimeout)
-	}
-	if v.MaxSize < 0 {
-		add("MaxSize (SESSION_MAX_SIZE) = %d: want a positive number of bytes (0 means the default, 1 MiB)", v.MaxSize)
-	}
-	if v.MaxRetries < 0 {
-		add("MaxRetries (SESSION_MAX_RETRIES) = %d: want a positive count (0 means the default, 10)", v.MaxRetries)
-	}
-	if v.IdleTimeout < 0 {
-		add("IdleTimeout (SESSION_IDLE_TIMEOUT) = %v: want a positive duration, or 0 for no idle timeout", v.IdleTimeout)
-	} else if v.IdleTimeout > 0 && v.Lifetime > 0 && v.IdleTimeout > v.Lifetime {
-		add("IdleTimeout (SESSION_IDLE_TIMEOUT) = %v is longer than Lifetime (PERMANENT_SESSION_LIFETIME) = %v, so it would never apply: want at most the lifetime", v.IdleTimeout, v.Lifetime)
-	}
-	if v.AbsoluteLifetime < 0 {
+	sidLen := base64.RawURLEncoding.EncodedLen(v.IDLength)
+	idOK := v.IDLength >= MinIDLength && v.IDLength <= MaxIDLength
+	prefixOK := strings.IndexFunc(v.KeyPrefix, func(r rune) bool { return r <= ' ' || r >= 0x7f }) < 0
+
+	failIf(v.UseSigner && v.SecretKey == "", "UseSigner (SESSION_USE_SIGNER) needs SecretKey (SECRET_KEY): want a non-empty secret, e.g. 32 random bytes")
+	failIf(!idOK, "IDLength (SESSION_ID_LENGTH) = %d: want %d to %d bytes (at least 128 bits of entropy; at most what fits memcached's 250-byte key)",
+		v.IDLength, MinIDLength, MaxIDLength)
+	failIf(!prefixOK, "KeyPrefix (SESSION_KEY_PREFIX) = %q: want printable ASCII without spaces or control characters", v.KeyPrefix)
+	failIf(prefixOK && idOK && len(v.KeyPrefix)+sidLen > maxKeyLen, "KeyPrefix (SESSION_KEY_PREFIX) = %q is too long: the store key would be %d bytes; want prefix + %d-character sid <= %d bytes (at most %d bytes of prefix)",
+		v.KeyPrefix, len(v.KeyPrefix)+sidLen, sidLen, maxKeyLen, maxKeyLen-sidLen)
+	failIf(v.SerializationFormat != "msgpack" && v.SerializationFormat != "json", "SerializationFormat (SESSION_SERIALIZATION_FORMAT) = %q: want \"msgpack\" or \"json\"", v.SerializationFormat)
+	failIf(v.Lifetime < 0, "Lifetime (PERMANENT_SESSION_LIFETIME) = %v: want a positive duration (0 means the default, 31 days)", v.Lifetime)
+	failIf(v.Lifetime >= 0 && v.Lifetime < time.Second, "Lifetime (PERMANENT_SESSION_LIFETIME) = %v: want at least 1s (stores and cookies count expiry in whole seconds)", v.Lifetime)
+	failIf(v.StoreTimeout < 0, "StoreTimeout (SESSION_STORE_TIMEOUT) = %v: want a positive duration (0 means the default, 3s)", v.StoreTimeout)
+	failIf(v.StoreTimeout >= 0 && v.StoreTimeout < time.Millisecond, "StoreTimeout (SESSION_STORE_TIMEOUT) = %v: want at least 1ms (no store answers sooner; every request would fail)", v.StoreTimeout)
+	failIf(v.OpenTimeout < 0, "OpenTimeout (SESSION_OPEN_TIMEOUT) = %v: want a positive duration (0 means the default, 5s)", v.OpenTimeout)
+	failIf(v.MaxSize < 0, "MaxSize (SESSION_MAX_SIZE) = %d: want a positive number of bytes (0 means the default, 1 MiB)", v.MaxSize)
+	failIf(v.MaxRetries < 0, "MaxRetries (SESSION_MAX_RETRIES) = %d: want a positive count (0 means the default, 10)", v.MaxRetries)
+	failIf(v.IdleTimeout < 0, "IdleTimeout (SESSION_IDLE_TIMEOUT) = %v: want a positive duration, or 0 for no idle timeout", v.IdleTimeout)
+	failIf(v.IdleTimeout > 0 && v.Lifetime > 0 && v.IdleTimeout > v.Lifetime, "IdleTimeout (SESSION_IDLE_TIMEOUT) = %v is longer than Lifetime (PERMANENT_SESSION_LIFETIME) = %v, so it would never apply: want at most the lifetime", v.IdleTimeout, v.Lifetime)
+	switch {
+	case v.AbsoluteLifetime < 0:
 		add("AbsoluteLifetime (SESSION_ABSOLUTE_LIFETIME) = %v: want a positive duration, or 0 for no absolute lifetime", v.AbsoluteLifetime)
-	} else if v.AbsoluteLifetime > 0 && v.AbsoluteLifetime < time.Second {
+	case v.AbsoluteLifetime > 0 && v.AbsoluteLifetime < time.Second:
 		add("AbsoluteLifetime (SESSION_ABSOLUTE_LIFETIME) = %v: want at least 1s (creation times are kept in whole seconds)", v.AbsoluteLifetime)
-	} else if v.AbsoluteLifetime > 0 && v.IdleTimeout > v.AbsoluteLifetime {
+	case v.AbsoluteLifetime > 0 && v.IdleTimeout > v.AbsoluteLifetime:
 		add("IdleTimeout (SESSION_IDLE_TIMEOUT) = %v is longer than AbsoluteLifetime (SESSION_ABSOLUTE_LIFETIME) = %v, so it would never apply: want an idle timeout shorter than the absolute lifetime", v.IdleTimeout, v.AbsoluteLifetime)
 	}
-	if n := len(v.EncryptionKey); n != 0 && n != seal.KeyLen {
-		add("EncryptionKey (SESSION_ENCRYPTION_KEY) is %d bytes: want exactly %d bytes (AES-256), e.g. base64 of 32 random bytes", n, seal.KeyLen)
-	}
+	failIf(len(v.EncryptionKey) != 0 && len(v.EncryptionKey) != seal.KeyLen, "EncryptionKey (SESSION_ENCRYPTION_KEY) is %d bytes: want exactly %d bytes (AES-256), e.g. base64 of 32 random bytes", len(v.EncryptionKey), seal.KeyLen)
 	for i, k := range v.EncryptionKeyFallbacks {
-		if len(k) != seal.KeyLen {
-			add("EncryptionKeyFallbacks (SESSION_ENCRYPTION_KEY_FALLBACKS) item %d is %d bytes: want exactly %d bytes (AES-256)", i, len(k), seal.KeyLen)
-		}
+		failIf(len(k) != seal.KeyLen, "EncryptionKeyFallbacks (SESSION_ENCRYPTION_KEY_FALLBACKS) item %d is %d bytes: want exactly %d bytes (AES-256)", i, len(k), seal.KeyLen)
 	}
-	if len(v.EncryptionKeyFallbacks) > 0 && len(v.EncryptionKey) == 0 {
-		add("EncryptionKeyFallbacks (SESSION_ENCRYPTION_KEY_FALLBACKS) needs EncryptionKey (SESSION_ENCRYPTION_KEY): fallbacks only decrypt; want a current key too")
-	}
-	if v.CleanupNRequests < 0 {
-		add("CleanupNRequests (SESSION_CLEANUP_N_REQUESTS) = %d: want 0 (off) or a positive number of requests", v.CleanupNRequests)
-	}
-	if v.MemoryMaxEntries < 0 {
-		add("MemoryMaxEntries (SESSION_MEMORY_MAX_ENTRIES) = %d: want 0 (unlimited) or a positive count", v.MemoryMaxEntries)
-	}
-	if v.FileMode&^0o777 != 0 {
-		add("FileMode (SESSION_FILE_MODE) = %#o: want permission bits only, 0 to 0777 (default 0600)", uint32(v.FileMode))
-	}
+	failIf(len(v.EncryptionKeyFallbacks) > 0 && len(v.EncryptionKey) == 0, "EncryptionKeyFallbacks (SESSION_ENCRYPTION_KEY_FALLBACKS) needs EncryptionKey (SESSION_ENCRYPTION_KEY): fallbacks only decrypt; want a current key too")
+	failIf(v.CleanupNRequests < 0, "CleanupNRequests (SESSION_CLEANUP_N_REQUESTS) = %d: want 0 (off) or a positive number of requests", v.CleanupNRequests)
+	failIf(v.MemoryMaxEntries < 0, "MemoryMaxEntries (SESSION_MEMORY_MAX_ENTRIES) = %d: want 0 (unlimited) or a positive count", v.MemoryMaxEntries)
+	failIf(v.FileMode&^0o777 != 0, "FileMode (SESSION_FILE_MODE) = %#o: want permission bits only, 0 to 0777 (default 0600)", uint32(v.FileMode))
 	switch v.CookieSameSite {
 	case http.SameSiteLaxMode, http.SameSiteStrictMode:
 	case http.SameSiteNoneMode:
-		if !v.CookieSecure {
-			add("CookieSameSite (SESSION_COOKIE_SAMESITE) None needs CookieSecure (SESSION_COOKIE_SECURE=true): browsers reject SameSite=None cookies without Secure; want Secure, or SameSite Lax or Strict")
-		}
+		failIf(!v.CookieSecure, "CookieSameSite (SESSION_COOKIE_SAMESITE) None needs CookieSecure (SESSION_COOKIE_SECURE=true): browsers reject SameSite=None cookies without Secure; want Secure, or SameSite Lax or Strict")
 	default:
 		add("CookieSameSite (SESSION_COOKIE_SAMESITE) = %d: want http.SameSiteLaxMode, http.SameSiteStrictMode or http.SameSiteNoneMode", int(v.CookieSameSite))
 	}
-	if v.CookiePartitioned && !v.CookieSecure {
-		add("CookiePartitioned (SESSION_COOKIE_PARTITIONED) needs CookieSecure (SESSION_COOKIE_SECURE=true): browsers reject Partitioned cookies without Secure")
-	}
-	switch {
-	case strings.HasPrefix(v.CookieName, "__Host-"):
-		if !v.CookieSecure || v.CookieDomain != "" || v.CookiePath != "/" {
-			add("CookieName (SESSION_COOKIE_NAME) = %q: browsers accept a __Host- cookie only with Secure (SESSION_COOKIE_SECURE=true), no Domain (SESSION_COOKIE_DOMAIN) and Path \"/\" (SESSION_COOKIE_PATH); have Secure=%v, Domain=%q, Path=%q", v.CookieName, v.CookieSecure, v.CookieDomain, v.CookiePath)
+	failIf(v.CookiePartitioned && !v.CookieSecure, "CookiePartitioned (SESSION_COOKIE_PARTITIONED) needs CookieSecure (SESSION_COOKIE_SECURE=true): browsers reject Partitioned cookies without Secure")
+	failIf(strings.HasPrefix(v.CookieName, "__Host-") && (!v.CookieSecure || v.CookieDomain != "" || v.CookiePath != "/"), "CookieName (SESSION_COOKIE_NAME) = %q: browsers accept a __Host- cookie only with Secure (SESSION_COOKIE_SECURE=true), no Domain (SESSION_COOKIE_DOMAIN) and Path \"/\" (SESSION_COOKIE_PATH); have Secure=%v, Domain=%q, Path=%q", v.CookieName, v.CookieSecure, v.CookieDomain, v.CookiePath)
+	failIf(strings.HasPrefix(v.CookieName, "__Secure-") && !v.CookieSecure, "CookieName (SESSION_COOKIE_NAME) = %q: browsers accept a __Secure- cookie only with Secure (SESSION_COOKIE_SECURE=true)", v.CookieName)
+	failIf(!cookie.ValidName(v.CookieName), "CookieName (SESSION_COOKIE_NAME) = %q: want a cookie name: printable ASCII without spaces or any of ()<>@,;:\\\"/[]?={}", v.CookieName)
+	failIf(!strings.HasPrefix(v.CookiePath, "/") || cookie.HasAttrBreak(v.CookiePath), "CookiePath (SESSION_COOKIE_PATH) = %q: want a path starting with \"/\", without ';' or control characters", v.CookiePath)
+	domainBroken := cookie.HasAttrBreak(v.CookieDomain) || strings.ContainsAny(v.CookieDomain, " \"")
+	failIf(domainBroken, "CookieDomain (SESSION_COOKIE_DOMAIN) = %q: want a host name such as example.com, or empty for a host-only cookie", v.CookieDomain)
+	failIf(!domainBroken && strings.ContainsAny(v.CookieDomain, ":/"), "CookieDomain (SESSION_COOKIE_DOMAIN) = %q: want a host name such as example.com, without a scheme, port or path (a cookie's domain covers every port), or empty for a host-only cookie", v.CookieDomain)
+	if _, ok := backends.Lookup(v.Type); !ok && v.Store == nil {
+		known := strings.Join(backends.Types(), ", ")
+		if known == "" {
+			known = "(none registered)"
 		}
-	case strings.HasPrefix(v.CookieName, "__Secure-"):
-		if !v.CookieSecure {
-			add("CookieName (SESSION_COOKIE_NAME) = %q: browsers accept a __Secure- cookie only with Secure (SESSION_COOKIE_SECURE=true)", v.CookieName)
-		}
-	}
-	if !cookie.ValidName(v.CookieName) {
-		add("CookieName (SESSION_COOKIE_NAME) = %q: want a cookie name: printable ASCII without spaces or any of ()<>@,;:\\\"/[]?={}", v.CookieName)
-	}
-	if !strings.HasPrefix(v.CookiePath, "/") || cookie.HasAttrBreak(v.CookiePath) {
-		add("CookiePath (SESSION_COOKIE_PATH) = %q: want a path starting with \"/\", without ';' or control characters", v.CookiePath)
-	}
-	if cookie.HasAttrBreak(v.CookieDomain) || strings.ContainsAny(v.CookieDomain, " \"") {
-		add("CookieDomain (SESSION_COOKIE_DOMAIN) = %q: want a host name such as example.com, or empty for a host-only cookie", v.CookieDomain)
-	} else if strings.ContainsAny(v.CookieDomain, ":/") {
-		add("CookieDomain (SESSION_COOKIE_DOMAIN) = %q: want a host name such as example.com, without a scheme, port or path (a cookie's domain covers every port), or empty for a host-only cookie", v.CookieDomain)
-	}
-	if v.Store == nil {
-		if _, ok := backends.Lookup(v.Type); !ok {
-			known := strings.Join(backends.Types(), ", ")
-			if known == "" {
-				known = "(none registered)"
-			}
-			add("Type (SESSION_TYPE) = %q is not registered: want one of %s (or set Store)", v.Type, known)
-		}
+		add("Type (SESSION_TYPE) = %q is not registered: want one of %s (or set Store)", v.Type, known)
 	}
 	return errors.Join(errs...)
 }
