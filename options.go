@@ -1,14 +1,27 @@
 package ginsession
 
 import (
+	"encoding/base64"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginsession/ginsession/backends"
+	"github.com/ginsession/ginsession/backends/dynamostore"
+	"github.com/ginsession/ginsession/backends/filestore"
+	"github.com/ginsession/ginsession/backends/gormstore"
+	"github.com/ginsession/ginsession/backends/memcachedstore"
+	"github.com/ginsession/ginsession/backends/mongostore"
+	"github.com/ginsession/ginsession/backends/redisstore"
+	"github.com/ginsession/ginsession/internal/cookie"
+	"github.com/ginsession/ginsession/internal/seal"
 )
 
 // Options configures the middleware. Every Flask-Session setting has a field;
@@ -183,4 +196,196 @@ type Options struct {
 	ErrorHandler func(c *gin.Context, err error)
 	// Logger receives diagnostics (default slog.Default()).
 	Logger *slog.Logger
+}
+
+// Bounds checked by Validate.
+const (
+	// MinIDLength is the smallest SESSION_ID_LENGTH accepted: 16 bytes,
+	// 128 bits of entropy, the usual floor for unguessable tokens.
+	MinIDLength = 16
+	// MaxIDLength is the largest SESSION_ID_LENGTH accepted: 96 bytes,
+	// 128 base64url characters, so that the store key (KeyPrefix + sid)
+	// still fits memcached's 250-byte key limit with a prefix of up to
+	// 122 bytes.
+	MaxIDLength = 96
+	// maxKeyLen is memcached's key limit, which every store key must fit.
+	maxKeyLen = 250
+)
+
+// DefaultOptions returns Options with every field set to its default:
+// Flask-Session 0.8's for its settings (SESSION_TYPE "null", 31-day
+// lifetime, "session:" prefix, 32-byte ids, msgpack, cookie "session" on
+// "/", and so on), SameSite=Lax for the cookie (safer than Flask's unset
+// default), and ginsession's own StoreTimeout 3s, OpenTimeout 5s, MaxSize 1 MiB and
+// MaxRetries 10. Store, SecretKey, ErrorHandler and Logger stay empty; the
+// middleware supplies its default error handler and slog.Default().
+func DefaultOptions() Options {
+	return Options{
+		Type:                "null",
+		Lifetime:            31 * 24 * time.Hour,
+		KeyPrefix:           "session:",
+		IDLength:            32,
+		SerializationFormat: "msgpack",
+		CookieName:          "session",
+		CookiePath:          "/",
+		CookieSameSite:      http.SameSiteLaxMode, // Flask: unset; ours is safer
+		// Each backend's settings default to its package's constants: one
+		// place holds each default, whether the store is built from Options
+		// or by the backend's own New.
+		Redis:           redisstore.DefaultURL,
+		Memcached:       memcachedstore.DefaultServers,
+		FileDir:         filestore.DefaultDir,
+		FileThreshold:   filestore.DefaultThreshold,
+		FileMode:        filestore.DefaultMode,
+		MongoDB:         mongostore.DefaultURI,
+		MongoDBDB:       mongostore.DefaultDatabase,
+		MongoDBCollect:  mongostore.DefaultCollection,
+		SQLAlchemy:      gormstore.DefaultURL,
+		SQLAlchemyTable: gormstore.DefaultTable,
+		DynamoDBTable:   dynamostore.DefaultTable,
+		StoreTimeout:    3 * time.Second, // the rest are ginsession's own
+		OpenTimeout:     5 * time.Second,
+		MaxSize:         1 << 20,
+		MaxRetries:      10,
+	}
+}
+
+// withDefaults returns o with every zero field replaced by its value in
+// DefaultOptions, which is thus the one place holding each default; fields
+// whose default is their zero value (booleans, CookieDomain, Store,
+// SecretKey...) are left alone. CookieSameSite http.SameSiteDefaultMode
+// counts as zero (it becomes Lax).
+func (o Options) withDefaults() Options {
+	if o.CookieSameSite == http.SameSiteDefaultMode {
+		o.CookieSameSite = 0
+	}
+	v, d := reflect.ValueOf(&o).Elem(), reflect.ValueOf(DefaultOptions())
+	for i := range v.NumField() {
+		if f := v.Field(i); f.IsZero() {
+			f.Set(d.Field(i))
+		}
+	}
+	return o
+}
+
+// backendConfig maps o (after withDefaults) to the configuration a
+// registered store factory receives. Type is lower-cased; "gorm" is passed
+// as is (the registry knows it as an alias of "sqlalchemy").
+func (o Options) backendConfig() backends.Config {
+	return backends.Config{
+		Type:               strings.ToLower(strings.TrimSpace(o.Type)),
+		KeyPrefix:          o.KeyPrefix,
+		Redis:              o.Redis,
+		Memcached:          o.Memcached,
+		FileDir:            o.FileDir,
+		FileThreshold:      o.FileThreshold,
+		FileMode:           o.FileMode,
+		MongoDB:            o.MongoDB,
+		MongoDBDB:          o.MongoDBDB,
+		MongoDBCollect:     o.MongoDBCollect,
+		SQLAlchemy:         o.SQLAlchemy,
+		SQLAlchemyTable:    o.SQLAlchemyTable,
+		SQLAlchemySchema:   o.SQLAlchemySchema,
+		SQLAlchemySequence: o.SQLAlchemySequence,
+		DynamoDB:           o.DynamoDB,
+		DynamoDBTable:      o.DynamoDBTable,
+		CleanupNRequests:   o.CleanupNRequests,
+		MemoryMaxEntries:   o.MemoryMaxEntries,
+		Logger:             o.Logger,
+	}
+}
+
+// Validate checks o, with defaults applied to its zero fields, and reports
+// every problem at once: the result is nil or an errors.Join of one error
+// per problem, each starting with "ginsession:" and saying what is
+// accepted. It checks that:
+//
+//   - UseSigner has a SecretKey;
+//   - IDLength is between MinIDLength (16 bytes, 128 bits) and MaxIDLength
+//     (96 bytes), and KeyPrefix + sid fits memcached's 250-byte key limit;
+//   - KeyPrefix is printable ASCII without spaces;
+//   - SerializationFormat is "msgpack" or "json";
+//   - Lifetime, StoreTimeout, OpenTimeout, MaxSize, MaxRetries, CleanupNRequests and
+//     MemoryMaxEntries are not negative, and FileMode has only permission
+//     bits;
+//   - IdleTimeout and AbsoluteLifetime are not negative, IdleTimeout is at
+//     most Lifetime and, when both are set, at most AbsoluteLifetime, and
+//     AbsoluteLifetime is at least a second;
+//   - EncryptionKey and every EncryptionKeyFallbacks item are 32 bytes,
+//     and fallbacks come with a current key;
+//   - CookieSameSite None and CookiePartitioned come with CookieSecure
+//     (browsers reject such cookies otherwise);
+//   - CookieName is a valid cookie name (an RFC 6265 token), CookiePath
+//     starts with "/", and neither CookiePath nor CookieDomain contains ';'
+//     or control characters, and CookieDomain is a host name without a
+//     scheme, port or path;
+//   - Type is registered (see backends.Types), unless Store is set.
+func (o Options) Validate() error {
+	v := o.withDefaults()
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("ginsession: "+format, args...)) }
+	failIf := func(bad bool, format string, args ...any) {
+		if bad {
+			add(format, args...)
+		}
+	}
+	sidLen := base64.RawURLEncoding.EncodedLen(v.IDLength)
+	idOK := v.IDLength >= MinIDLength && v.IDLength <= MaxIDLength
+	prefixOK := strings.IndexFunc(v.KeyPrefix, func(r rune) bool { return r <= ' ' || r >= 0x7f }) < 0
+
+	failIf(v.UseSigner && v.SecretKey == "", "UseSigner (SESSION_USE_SIGNER) needs SecretKey (SECRET_KEY): want a non-empty secret, e.g. 32 random bytes")
+	failIf(!idOK, "IDLength (SESSION_ID_LENGTH) = %d: want %d to %d bytes (at least 128 bits of entropy; at most what fits memcached's 250-byte key)",
+		v.IDLength, MinIDLength, MaxIDLength)
+	failIf(!prefixOK, "KeyPrefix (SESSION_KEY_PREFIX) = %q: want printable ASCII without spaces or control characters", v.KeyPrefix)
+	failIf(prefixOK && idOK && len(v.KeyPrefix)+sidLen > maxKeyLen, "KeyPrefix (SESSION_KEY_PREFIX) = %q is too long: the store key would be %d bytes; want prefix + %d-character sid <= %d bytes (at most %d bytes of prefix)",
+		v.KeyPrefix, len(v.KeyPrefix)+sidLen, sidLen, maxKeyLen, maxKeyLen-sidLen)
+	failIf(v.SerializationFormat != "msgpack" && v.SerializationFormat != "json", "SerializationFormat (SESSION_SERIALIZATION_FORMAT) = %q: want \"msgpack\" or \"json\"", v.SerializationFormat)
+	failIf(v.Lifetime < 0, "Lifetime (PERMANENT_SESSION_LIFETIME) = %v: want a positive duration (0 means the default, 31 days)", v.Lifetime)
+	failIf(v.Lifetime >= 0 && v.Lifetime < time.Second, "Lifetime (PERMANENT_SESSION_LIFETIME) = %v: want at least 1s (stores and cookies count expiry in whole seconds)", v.Lifetime)
+	failIf(v.StoreTimeout < 0, "StoreTimeout (SESSION_STORE_TIMEOUT) = %v: want a positive duration (0 means the default, 3s)", v.StoreTimeout)
+	failIf(v.StoreTimeout >= 0 && v.StoreTimeout < time.Millisecond, "StoreTimeout (SESSION_STORE_TIMEOUT) = %v: want at least 1ms (no store answers sooner; every request would fail)", v.StoreTimeout)
+	failIf(v.OpenTimeout < 0, "OpenTimeout (SESSION_OPEN_TIMEOUT) = %v: want a positive duration (0 means the default, 5s)", v.OpenTimeout)
+	failIf(v.MaxSize < 0, "MaxSize (SESSION_MAX_SIZE) = %d: want a positive number of bytes (0 means the default, 1 MiB)", v.MaxSize)
+	failIf(v.MaxRetries < 0, "MaxRetries (SESSION_MAX_RETRIES) = %d: want a positive count (0 means the default, 10)", v.MaxRetries)
+	failIf(v.IdleTimeout < 0, "IdleTimeout (SESSION_IDLE_TIMEOUT) = %v: want a positive duration, or 0 for no idle timeout", v.IdleTimeout)
+	failIf(v.IdleTimeout > 0 && v.Lifetime > 0 && v.IdleTimeout > v.Lifetime, "IdleTimeout (SESSION_IDLE_TIMEOUT) = %v is longer than Lifetime (PERMANENT_SESSION_LIFETIME) = %v, so it would never apply: want at most the lifetime", v.IdleTimeout, v.Lifetime)
+	switch {
+	case v.AbsoluteLifetime < 0:
+		add("AbsoluteLifetime (SESSION_ABSOLUTE_LIFETIME) = %v: want a positive duration, or 0 for no absolute lifetime", v.AbsoluteLifetime)
+	case v.AbsoluteLifetime > 0 && v.AbsoluteLifetime < time.Second:
+		add("AbsoluteLifetime (SESSION_ABSOLUTE_LIFETIME) = %v: want at least 1s (creation times are kept in whole seconds)", v.AbsoluteLifetime)
+	case v.AbsoluteLifetime > 0 && v.IdleTimeout > v.AbsoluteLifetime:
+		add("IdleTimeout (SESSION_IDLE_TIMEOUT) = %v is longer than AbsoluteLifetime (SESSION_ABSOLUTE_LIFETIME) = %v, so it would never apply: want an idle timeout shorter than the absolute lifetime", v.IdleTimeout, v.AbsoluteLifetime)
+	}
+	failIf(len(v.EncryptionKey) != 0 && len(v.EncryptionKey) != seal.KeyLen, "EncryptionKey (SESSION_ENCRYPTION_KEY) is %d bytes: want exactly %d bytes (AES-256), e.g. base64 of 32 random bytes", len(v.EncryptionKey), seal.KeyLen)
+	for i, k := range v.EncryptionKeyFallbacks {
+		failIf(len(k) != seal.KeyLen, "EncryptionKeyFallbacks (SESSION_ENCRYPTION_KEY_FALLBACKS) item %d is %d bytes: want exactly %d bytes (AES-256)", i, len(k), seal.KeyLen)
+	}
+	failIf(len(v.EncryptionKeyFallbacks) > 0 && len(v.EncryptionKey) == 0, "EncryptionKeyFallbacks (SESSION_ENCRYPTION_KEY_FALLBACKS) needs EncryptionKey (SESSION_ENCRYPTION_KEY): fallbacks only decrypt; want a current key too")
+	failIf(v.CleanupNRequests < 0, "CleanupNRequests (SESSION_CLEANUP_N_REQUESTS) = %d: want 0 (off) or a positive number of requests", v.CleanupNRequests)
+	failIf(v.MemoryMaxEntries < 0, "MemoryMaxEntries (SESSION_MEMORY_MAX_ENTRIES) = %d: want 0 (unlimited) or a positive count", v.MemoryMaxEntries)
+	failIf(v.FileMode&^0o777 != 0, "FileMode (SESSION_FILE_MODE) = %#o: want permission bits only, 0 to 0777 (default 0600)", uint32(v.FileMode))
+	switch v.CookieSameSite {
+	case http.SameSiteLaxMode, http.SameSiteStrictMode:
+	case http.SameSiteNoneMode:
+		failIf(!v.CookieSecure, "CookieSameSite (SESSION_COOKIE_SAMESITE) None needs CookieSecure (SESSION_COOKIE_SECURE=true): browsers reject SameSite=None cookies without Secure; want Secure, or SameSite Lax or Strict")
+	default:
+		add("CookieSameSite (SESSION_COOKIE_SAMESITE) = %d: want http.SameSiteLaxMode, http.SameSiteStrictMode or http.SameSiteNoneMode", int(v.CookieSameSite))
+	}
+	failIf(v.CookiePartitioned && !v.CookieSecure, "CookiePartitioned (SESSION_COOKIE_PARTITIONED) needs CookieSecure (SESSION_COOKIE_SECURE=true): browsers reject Partitioned cookies without Secure")
+	failIf(strings.HasPrefix(v.CookieName, "__Host-") && (!v.CookieSecure || v.CookieDomain != "" || v.CookiePath != "/"), "CookieName (SESSION_COOKIE_NAME) = %q: browsers accept a __Host- cookie only with Secure (SESSION_COOKIE_SECURE=true), no Domain (SESSION_COOKIE_DOMAIN) and Path \"/\" (SESSION_COOKIE_PATH); have Secure=%v, Domain=%q, Path=%q", v.CookieName, v.CookieSecure, v.CookieDomain, v.CookiePath)
+	failIf(strings.HasPrefix(v.CookieName, "__Secure-") && !v.CookieSecure, "CookieName (SESSION_COOKIE_NAME) = %q: browsers accept a __Secure- cookie only with Secure (SESSION_COOKIE_SECURE=true)", v.CookieName)
+	failIf(!cookie.ValidName(v.CookieName), "CookieName (SESSION_COOKIE_NAME) = %q: want a cookie name: printable ASCII without spaces or any of ()<>@,;:\\\"/[]?={}", v.CookieName)
+	failIf(!strings.HasPrefix(v.CookiePath, "/") || cookie.HasAttrBreak(v.CookiePath), "CookiePath (SESSION_COOKIE_PATH) = %q: want a path starting with \"/\", without ';' or control characters", v.CookiePath)
+	domainBroken := cookie.HasAttrBreak(v.CookieDomain) || strings.ContainsAny(v.CookieDomain, " \"")
+	failIf(domainBroken, "CookieDomain (SESSION_COOKIE_DOMAIN) = %q: want a host name such as example.com, or empty for a host-only cookie", v.CookieDomain)
+	failIf(!domainBroken && strings.ContainsAny(v.CookieDomain, ":/"), "CookieDomain (SESSION_COOKIE_DOMAIN) = %q: want a host name such as example.com, without a scheme, port or path (a cookie's domain covers every port), or empty for a host-only cookie", v.CookieDomain)
+	if _, ok := backends.Lookup(v.Type); !ok && v.Store == nil {
+		known := strings.Join(backends.Types(), ", ")
+		if known == "" {
+			known = "(none registered)"
+		}
+		add("Type (SESSION_TYPE) = %q is not registered: want one of %s (or set Store)", v.Type, known)
+	}
+	return errors.Join(errs...)
 }

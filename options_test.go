@@ -585,27 +585,6 @@ func TestEnvFromProcess(t *testing.T) {
 	}
 }
 
-func TestEnvParseFileModeRule(t *testing.T) {
-	for in, want := range map[string]uint32{
-		"0600": 0o600, "600": 0o600, "0o600": 0o600, "384": 0o600,
-		"0644": 0o644, "644": 0o644, "420": 0, "0o644": 0o644,
-		"0755": 0o755, "755": 0o755, "493": 0o755,
-		"777": 0o777, "511": 0, "488": 0o750, "0777": 0o777, "1": 0, "07": 0o7, "00": 0, "9": 9, "89": 89,
-		"0o1000": 0, "": 0, " 0600 ": 0o600, "06o0": 0,
-	} {
-		got, ok := parseFileMode(in)
-		if want == 0 {
-			if ok {
-				t.Errorf("parseFileMode(%q) = %#o, want rejection", in, got)
-			}
-			continue
-		}
-		if !ok || got != want {
-			t.Errorf("parseFileMode(%q) = %#o, %v; want %#o", in, got, ok, want)
-		}
-	}
-}
-
 func FuzzOptionsFromLookup(f *testing.F) {
 	f.Add("SESSION_PERMANENT", "maybe", "SESSION_FILE_MODE", "0600")
 	f.Add("PERMANENT_SESSION_LIFETIME", "90.7", "SECRET_KEY_FALLBACKS", `['a', "b"]`)

@@ -1,4 +1,4 @@
-package ginsession
+package envvar
 
 import (
 	"errors"
@@ -6,60 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-
-	"github.com/ginsession/ginsession/backends/filestore"
-	"github.com/ginsession/ginsession/backends/gormstore"
-	"github.com/ginsession/ginsession/backends/memcachedstore"
-	"github.com/ginsession/ginsession/backends/mongostore"
-	"github.com/ginsession/ginsession/backends/redisstore"
 )
-
-// checkStoreEnv checks, without connecting, the variables of the store
-// SESSION_TYPE selects, so that OptionsFromLookup reports a bad connection
-// string or file mode together with every other bad variable, instead of
-// NewMiddleware failing on it later. Only variables that are set are
-// checked (the defaults are valid), and only those of the selected type:
-// a Flask .env may hold settings of other types, which Flask ignores too.
-func (r *envReader) checkStoreEnv(o *Options) {
-	switch strings.ToLower(strings.TrimSpace(o.Type)) {
-	case "redis":
-		if v, ok := r.get("SESSION_REDIS"); ok {
-			if _, err := redisstore.ParseURL(o.Redis); err != nil {
-				r.fail("SESSION_REDIS", redactURL(v), "a redis URL: redis://[user:password@]host[:port][/db], rediss:// (TLS), unix://…, redis+cluster://… or redis+sentinel://… (see docs/backends/redis.md)"+because(errors.Unwrap(err), v), false)
-			}
-		}
-	case "memcached":
-		if v, ok := r.get("SESSION_MEMCACHED"); ok {
-			if _, err := memcachedstore.ParseServers(o.Memcached); err != nil {
-				r.fail("SESSION_MEMCACHED", redactURL(v), "comma-separated host:port servers such as 127.0.0.1:11211,10.0.0.2:11211"+because(err, v), false)
-			}
-		}
-	case "filesystem":
-		if v, ok := r.get("SESSION_FILE_MODE"); ok && o.FileMode != 0 {
-			if err := filestore.CheckMode(o.FileMode); err != nil {
-				r.fail("SESSION_FILE_MODE", v, "a mode that lets the owner read and write and gives others nothing: 0600 (default), or 0640/0660 for a shared group"+because(err, v), false)
-			}
-		}
-	case "mongodb":
-		if v, ok := r.get("SESSION_MONGODB"); ok {
-			if err := mongostore.CheckURI(o.MongoDB); err != nil {
-				r.fail("SESSION_MONGODB", redactURL(v), "a MongoDB connection string such as mongodb://127.0.0.1:27017 or mongodb+srv://…"+because(err, v), false)
-			}
-		}
-	case "sqlalchemy", "gorm":
-		name := "SESSION_SQLALCHEMY"
-		v, ok := r.get(name)
-		if !ok {
-			name = "SQLALCHEMY_DATABASE_URI"
-			v, ok = r.get(name)
-		}
-		if ok {
-			if err := gormstore.CheckURL(o.SQLAlchemy); err != nil {
-				r.fail(name, redactURL(v), "a database URL: sqlite:///file.db, postgresql://user:password@host/db or mysql://user:password@host/db"+because(err, v), false)
-			}
-		}
-	}
-}
 
 // because renders a checker's reason as a parenthesised suffix, without a
 // "ginsession: " prefix of its own and without the password of raw, the
@@ -116,12 +63,12 @@ func redactURL(raw string) string {
 // parentheses after the field name: "UseSigner (SESSION_USE_SIGNER)".
 var envNameRE = regexp.MustCompile(`\((SESSION_[A-Z_]+|SECRET_KEY(?:_FALLBACKS)?|PERMANENT_SESSION_LIFETIME|APPLICATION_ROOT|SQLALCHEMY_DATABASE_URI)\b`)
 
-// prefixEnvNames rewrites the messages of Validate's errors (an
+// PrefixNames rewrites the messages of ginsession's Options.Validate (an
 // errors.Join) so that they name the variables as the user set them, with
 // OptionsFromLookup's prefix: "UseSigner (MYAPP_SESSION_USE_SIGNER) needs
 // SecretKey (MYAPP_SECRET_KEY)". Validate's errors wrap nothing, so
 // rebuilding them loses nothing.
-func prefixEnvNames(err error, prefix string) error {
+func PrefixNames(err error, prefix string) error {
 	if err == nil || prefix == "" {
 		return err
 	}
