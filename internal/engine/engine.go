@@ -20,6 +20,7 @@
 package engine
 
 import (
+	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -150,18 +151,36 @@ func (e *Engine) limits() wire.Limits {
 // encode returns the value to store under key: the encoding of entries,
 // encrypted when encryption is on, at most MaxSize bytes.
 func (e *Engine) encode(key string, entries []wire.Entry) ([]byte, error) {
-	data, err := e.cfg.Format.Encode(make([]byte, 0, 256), entries)
+	bp := scratchBufs.Get().(*[]byte)
+	plain, err := e.cfg.Format.Encode((*bp)[:0], entries)
 	if err != nil {
+		scratchBufs.Put(bp)
 		return nil, notEncodable(err)
 	}
+	var data []byte
 	if e.cfg.Sealer != nil {
-		data = e.cfg.Sealer.Seal(key, data)
+		data = e.cfg.Sealer.Seal(key, plain)
+	} else {
+		data = bytes.Clone(plain)
+	}
+	if cap(plain) <= maxScratch {
+		*bp = plain[:0]
+		scratchBufs.Put(bp)
 	}
 	if len(data) > e.cfg.MaxSize {
 		return nil, &Error{Kind: ErrTooLarge, Op: "save session", Detail: tooLargeDetail(len(data), e.cfg.MaxSize)}
 	}
 	return data, nil
 }
+
+// scratchBufs hold the buffers sessions are encoded into; the result is
+// copied out at its exact size (a store may keep it, as the memory store
+// does), so a session costs its size, and its encoding never grows a buffer
+// step by step.
+var scratchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxScratch bounds the buffers kept for reuse.
+const maxScratch = 64 << 10
 
 // decode decrypts (when encryption is on) and decodes a value loaded from
 // key. reseal reports a value encrypted with a fallback key, which the caller
