@@ -110,7 +110,9 @@ type Cleaner interface {
 }
 
 // Lister is implemented by stores that can enumerate their live keys, for
-// admin tools and tests. The keys include the prefix.
+// admin tools and tests. The keys include the prefix. Keys lists sessions
+// only, never the store's own bookkeeping (a [UserIndexer]'s index entries
+// kept beside the sessions), whatever the prefix.
 type Lister interface {
 	Keys(ctx context.Context) ([]string, error)
 }
