@@ -43,16 +43,14 @@ func (s *Store) LinkUser(ctx context.Context, user, key string, ttl time.Duratio
 		st.users[user] = links
 	}
 	now := st.now()
-	st.pruneUser(user, links, now) // prune as we go
+	st.pruneUser(user, links, now) // prune as we go (it may drop the user)
 	l := links[key]
 	if until := now.Add(ttl); until.After(l.until) {
 		l.until = until
 	}
 	l.at = now
 	links[key] = l
-	if len(links) == 1 {
-		st.users[user] = links // pruneUser may have removed the user
-	}
+	st.users[user] = links
 	return nil
 }
 
