@@ -17,6 +17,11 @@ type Stats struct {
 	// reads of a session (with or without a version); writes (plain or
 	// compare-and-swap); expiry refreshes; deletions.
 	Loads, Writes, Touches, Deletes uint64
+	// UserIndex counts calls to the store's index of sessions by user
+	// (SetUser's link at login, the unlink after Regenerate or logout, the
+	// lookups of RevokeUser and UserSessions), failed or not; their
+	// failures count in Unavailable, Timeouts... like any store call's.
+	UserIndex uint64
 	// Unavailable counts store calls that failed because the store did not
 	// answer or answered an error (connection refused, server error…).
 	Unavailable uint64

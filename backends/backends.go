@@ -19,6 +19,7 @@
 //     concurrent requests on one session never lose each other's changes;
 //   - [Cleaner]: remove expired entries on demand;
 //   - [Lister]: enumerate stored keys (admin tools, tests);
+//   - [ExpiryReporter]: tell when entries expire (admin tools);
 //   - [io.Closer]: release connections, stop janitors.
 //
 // Every method takes a context.Context; the core gives each call a deadline.
@@ -109,9 +110,32 @@ type Cleaner interface {
 }
 
 // Lister is implemented by stores that can enumerate their live keys, for
-// admin tools and tests. The keys include the prefix.
+// admin tools and tests. The keys include the prefix. Keys lists sessions
+// only, never the store's own bookkeeping (a [UserIndexer]'s index entries
+// kept beside the sessions), whatever the prefix.
 type Lister interface {
 	Keys(ctx context.Context) ([]string, error)
+}
+
+// ExpiryReporter is implemented by stores that can tell when their entries
+// expire, for admin tools (the expiry column of "ginsession ls"). Like
+// [Lister], the core never needs it to serve requests.
+//
+// Expiries answers for a whole page of keys at once, so that a listing
+// costs a round trip (or a few) per page rather than one per key: a Redis
+// pipeline of PTTLs, one SELECT ... IN, one MongoDB find, DynamoDB batch
+// reads. Stores split a long slice into batches their server accepts.
+type ExpiryReporter interface {
+	// Expiries returns when the entries under keys expire, in the order of
+	// keys: the result has len(keys) elements and element i is the expiry
+	// of keys[i], or the zero time when that key is missing or has
+	// expired, or when its entry carries no expiry the store can read (a
+	// Redis key without a TTL, written by someone else). A reported expiry
+	// is the one the last Save, SaveIf, Touch or refreshing LoadVersion
+	// set, to within the store's expiry resolution. A failure of the
+	// store is an error; an entry the store cannot interpret is reported
+	// as the zero time.
+	Expiries(ctx context.Context, keys []string) ([]time.Time, error)
 }
 
 // Shared errors. Stores wrap them (errors.Is works) with their own context.

@@ -741,14 +741,18 @@ func (s *Store) Cleanup(ctx context.Context) (int, error) {
 }
 
 // Keys returns the ids (prefix included) of every live item whose id starts
-// with Options.KeyPrefix (a paginated Scan).
+// with Options.KeyPrefix (a paginated Scan), the sessions only: not the user
+// index items, which the prefix also matches when it is empty.
 func (s *Store) Keys(ctx context.Context) ([]string, error) {
 	if err := s.check(ctx, "keys"); err != nil {
 		return nil, err
 	}
 	keys := []string{}
+	index := UserIndexPrefix + s.prefix
 	err := s.scan(ctx, "keys", "attribute_not_exists(#e) OR #e > :now", time.Now(), func(id string) error {
-		keys = append(keys, id)
+		if !strings.HasPrefix(id, index) { // a user index (users.go), not a session
+			keys = append(keys, id)
+		}
 		return nil
 	})
 	if err != nil {

@@ -63,7 +63,11 @@ type Options struct {
 	// NoCreateTable stops New from creating the table and its expiry index
 	// when they are missing. By default (false) they are created, with
 	// Flask-Session's columns, when the table does not exist yet. Either way
-	// New checks that the table has the columns the store needs.
+	// New checks that the table has the columns the store needs. It also
+	// stops the store from creating the user index table (<Table>_users,
+	// users.go) on first use: the calls that need it then fail with a
+	// *MissingTableError naming it until it is created beforehand (the DDL
+	// is in docs/backends/sql.md).
 	NoCreateTable bool
 	// Schema is SESSION_SQLALCHEMY_SCHEMA: the PostgreSQL schema, or the
 	// MySQL/MariaDB database, the table lives in (default: the
@@ -104,6 +108,9 @@ type Store struct {
 	setup *setup.Once
 	// usersOK: the user index table exists (users.go).
 	usersOK atomic.Bool
+	// noCreate: Options.NoCreateTable; the user index table is not
+	// created either (users.go).
+	noCreate bool
 }
 
 var (
@@ -167,13 +174,14 @@ func newStore(ctx context.Context, db *gorm.DB, opts Options, owned *sql.DB) (*S
 		qualified = opts.Schema + "." + table
 	}
 	s := &Store{
-		table:   clause.Table{Name: qualified},
-		bare:    table,
-		schema:  opts.Schema,
-		seq:     opts.Sequence,
-		dialect: db.Dialector.Name(),
-		log:     log,
-		owned:   owned,
+		table:    clause.Table{Name: qualified},
+		bare:     table,
+		schema:   opts.Schema,
+		seq:      opts.Sequence,
+		dialect:  db.Dialector.Name(),
+		log:      log,
+		owned:    owned,
+		noCreate: opts.NoCreateTable,
 	}
 	s.db = db.Session(&gorm.Session{
 		NewDB:                  true,

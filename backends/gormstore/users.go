@@ -24,9 +24,11 @@ var _ backends.UserIndexer = (*Store)(nil)
 // user_hash is the SHA-256 (hex) of the user id, so that ids of any length
 // and content fit the key; expiry is the link's expiry in Unix
 // milliseconds. The store creates the table on first use (CREATE TABLE IF
-// NOT EXISTS, even with Options.NoCreateTable: create it beforehand with the
-// DDL below where the application may not run DDL); expired links of a
-// user are pruned whenever that user is linked.
+// NOT EXISTS) unless Options.NoCreateTable is set: then it must be created
+// beforehand with the DDL below (docs/backends/sql.md), and until it is the
+// index calls (SetUser's commit, RevokeUser, UserSessions) fail with a
+// *MissingTableError. Expired links of a user are pruned whenever that user
+// is linked.
 var createUsersTable = map[string]string{
 	"sqlite": `CREATE TABLE IF NOT EXISTS ? (
 	user_hash CHAR(64) NOT NULL,
@@ -77,11 +79,47 @@ func userHash(user string) string {
 // key in pg_type).
 var usersCreate sync.Mutex
 
-// usersReady creates the index table once per store. A creation that fails
-// because another process created the table meanwhile is not an error.
+// MissingTableError is the error of a user index call when the index
+// table does not exist and Options.NoCreateTable forbids creating it.
+type MissingTableError struct {
+	// Table is the missing table, schema-qualified when Options.Schema is set.
+	Table string
+	// Err is the database's answer to a query on the table.
+	Err error
+}
+
+// Error implements error. It carries no "ginsession:" prefix: the store
+// wraps it with its own.
+func (e *MissingTableError) Error() string {
+	return fmt.Sprintf("the user index table %s does not exist and Options.NoCreateTable forbids creating it: create it with the DDL in docs/backends/sql.md (%v)", e.Table, e.Err)
+}
+
+// Unwrap returns the database's error.
+func (e *MissingTableError) Unwrap() error { return e.Err }
+
+// usersReady creates the index table once per store (or, under
+// NoCreateTable, checks that it exists). A creation that fails because
+// another process created the table meanwhile is not an error.
 func (s *Store) usersReady(ctx context.Context) error {
 	if s.usersOK.Load() {
 		return nil
+	}
+	db := s.db.WithContext(ctx)
+	exists := func() error {
+		return s.retry(ctx, func() error { return db.Exec("SELECT 1 FROM ? WHERE 1 = 0", s.usersTable()).Error })
+	}
+	if s.noCreate {
+		err := exists()
+		if err == nil {
+			s.usersOK.Store(true)
+			return nil
+		}
+		// The database answers but the table is not there (or cannot be
+		// read): say which table; otherwise the database's own error.
+		if ctx.Err() == nil && s.retry(ctx, func() error { return db.Exec("SELECT 1").Error }) == nil {
+			return &MissingTableError{Table: s.usersTable().Name, Err: err}
+		}
+		return err
 	}
 	usersCreate.Lock()
 	defer usersCreate.Unlock()
@@ -92,9 +130,8 @@ func (s *Store) usersReady(ctx context.Context) error {
 	if !ok {
 		return fmt.Errorf("the user index is not available for dialect %q", s.dialect)
 	}
-	db := s.db.WithContext(ctx)
 	err := s.retry(ctx, func() error { return db.Exec(ddl, s.usersTable()).Error })
-	if err != nil && db.Exec("SELECT 1 FROM ? WHERE 1 = 0", s.usersTable()).Error != nil {
+	if err != nil && exists() != nil {
 		return fmt.Errorf("create table %s: %w", s.usersTable().Name, err)
 	}
 	s.usersOK.Store(true)

@@ -78,7 +78,7 @@ type state struct {
 	max int
 	now func() time.Time
 
-	users map[string]map[string]time.Time // user index (users.go), under mu
+	users map[string]map[string]link // user index (users.go), under mu
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -142,7 +142,9 @@ func (st *state) janitor(interval time.Duration) {
 		case <-t.C:
 			st.mu.Lock()
 			if !st.closed {
-				st.removeExpired(st.now())
+				now := st.now()
+				st.removeExpired(now)
+				st.pruneLinks(now)
 			}
 			st.mu.Unlock()
 		}
@@ -393,7 +395,10 @@ func (s *Store) Cleanup(ctx context.Context) (int, error) {
 	if st.closed {
 		return 0, errClosed
 	}
-	return st.removeExpired(st.now()), nil
+	now := st.now()
+	n := st.removeExpired(now)
+	st.pruneLinks(now) // links to the sessions just removed, and older ones
+	return n, nil
 }
 
 // Keys returns the live keys, sorted.

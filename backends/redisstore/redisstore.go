@@ -443,7 +443,9 @@ func (s *Store) saveIf(ctx context.Context, key string, data []byte, versioned b
 }
 
 // Keys lists the live keys that start with Options.KeyPrefix (SCAN with
-// MATCH, on every master of a Cluster and every shard of a Ring).
+// MATCH, on every master of a Cluster and every shard of a Ring), the
+// sessions only: not the user indexes (UserIndexPrefix), which the pattern
+// also matches when the prefix is empty.
 func (s *Store) Keys(ctx context.Context) ([]string, error) {
 	if err := s.check(ctx, "keys"); err != nil {
 		return nil, err
@@ -468,7 +470,9 @@ func (s *Store) keys(ctx context.Context) ([]string, error) {
 			}
 			mu.Lock()
 			for _, k := range page {
-				seen[k] = struct{}{}
+				if !s.isIndexKey(k) {
+					seen[k] = struct{}{}
+				}
 			}
 			mu.Unlock()
 			if next == 0 {

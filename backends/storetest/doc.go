@@ -14,7 +14,10 @@
 // safety, 1 MiB values, 250-byte keys, cancelled contexts, use after Close)
 // and every optional capability the store implements: [backends.Toucher],
 // [backends.CompareAndSwapper] (including 50 concurrent read-modify-write
-// loops on one key), [backends.Cleaner] and [backends.Lister].
+// loops on one key), [backends.Cleaner], [backends.Lister] and [backends.ExpiryReporter]
+// (reported expiries within a granularity of the TTL written, following
+// rewrites, touches and refreshes; the zero time for missing, deleted and
+// expired keys; 250 keys in one call).
 //
 // Every key the suite writes starts with a random per-run prefix, so several
 // runs may share one server. Subtests run in parallel. The subtests that

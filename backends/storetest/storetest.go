@@ -111,6 +111,7 @@ func (s *suite) tests() []subtest {
 		{"BinarySafe", s.testBinarySafe},
 		{"LargeValue", s.testLargeValue},
 		{"Keys", s.testKeys},
+		{"Expiries", s.testExpiries},
 		{"LongTTL", s.testLongTTL},
 		{"ConcurrentSaves", s.testConcurrentSaves},
 		{"Touch", s.testTouch},
@@ -134,6 +135,7 @@ func (s *suite) testTimed(t *testing.T) {
 		{"LoadVersionRefresh", s.testLoadVersionRefresh},
 		{"Cleanup", s.testCleanup},
 		{"Lister", s.testLister},
+		{"ExpiriesAfterExpiry", s.testExpiriesExpired},
 	}
 	var wg sync.WaitGroup
 	for _, tc := range timed {
@@ -931,6 +933,9 @@ func (s *suite) calls(st backends.Store, key string) []call {
 	if l, ok := st.(backends.Lister); ok {
 		calls = append(calls, call{"Keys", func(c context.Context) error { _, err := l.Keys(c); return err }})
 	}
+	if er, ok := st.(backends.ExpiryReporter); ok {
+		calls = append(calls, call{"Expiries", func(c context.Context) error { _, err := er.Expiries(c, []string{key}); return err }})
+	}
 	return calls
 }
 
@@ -1045,5 +1050,135 @@ func (s *suite) testNullOptional(t *testing.T) {
 			t.Errorf("Keys lists %q in a store that keeps nothing", got)
 		}
 	}
+	if er, ok := st.(backends.ExpiryReporter); ok {
+		exp, err := er.Expiries(ctx(t), []string{key})
+		if err != nil {
+			t.Errorf("Expiries: %v", err)
+		} else if len(exp) != 1 || !exp[0].IsZero() {
+			t.Errorf("Expiries = %v in a store that keeps nothing; want one zero time", exp)
+		}
+	}
 	mustMiss(t, st, key)
+}
+
+// expiries calls Expiries and checks the length of its result.
+func expiries(t *testing.T, er backends.ExpiryReporter, keys []string) []time.Time {
+	t.Helper()
+	got, err := er.Expiries(ctx(t), keys)
+	if err != nil {
+		t.Fatalf("Expiries(%d keys): %v", len(keys), err)
+	}
+	if len(got) != len(keys) {
+		t.Fatalf("Expiries(%d keys) returned %d times; want one per key", len(keys), len(got))
+	}
+	return got
+}
+
+// checkExpiry fails unless at is the expiry of an entry written with ttl
+// between before and after, to within the store's granularity (and a
+// little for clocks: the server's and this process's may tick apart).
+func (s *suite) checkExpiry(t *testing.T, what string, at, before, after time.Time, ttl time.Duration) {
+	t.Helper()
+	slack := s.g + 100*time.Millisecond
+	lo, hi := before.Add(ttl-slack), after.Add(ttl+slack)
+	if at.IsZero() {
+		t.Errorf("Expiries: %s: zero time; want about %v from now", what, ttl)
+		return
+	}
+	if at.Before(lo) || at.After(hi) {
+		t.Errorf("Expiries: %s expires at %v (in %v); want between %v and %v (a TTL of %v, within %v)",
+			what, at.Format(time.RFC3339Nano), time.Until(at).Round(time.Millisecond), lo.Format(time.RFC3339Nano), hi.Format(time.RFC3339Nano), ttl, slack)
+	}
+}
+
+func (s *suite) testExpiries(t *testing.T) {
+	st := s.open(t)
+	er, ok := st.(backends.ExpiryReporter)
+	if !ok {
+		t.Skip("store does not implement backends.ExpiryReporter (admin tools show no expiry)")
+	}
+	if got := expiries(t, er, nil); len(got) != 0 {
+		t.Fatalf("Expiries(nil) = %v; want none", got)
+	}
+	short, long, gone, missing := s.key("exp/short"), s.key("exp/long"), s.key("exp/gone"), s.key("exp/missing")
+	shortTTL, longTTL := 30*s.g, 2*s.long()
+	before := time.Now()
+	save(t, st, short, []byte("short"), shortTTL)
+	save(t, st, long, []byte("long"), longTTL)
+	save(t, st, gone, []byte("gone"), longTTL)
+	after := time.Now()
+	if err := st.Delete(ctx(t), gone); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	got := expiries(t, er, []string{missing, short, gone, long, short})
+	if !got[0].IsZero() {
+		t.Errorf("Expiries: a key never saved expires at %v; want the zero time", got[0])
+	}
+	s.checkExpiry(t, "an entry saved with a TTL of "+shortTTL.String(), got[1], before, after, shortTTL)
+	if !got[2].IsZero() {
+		t.Errorf("Expiries: a deleted key expires at %v; want the zero time", got[2])
+	}
+	s.checkExpiry(t, "an entry saved with a TTL of "+longTTL.String(), got[3], before, after, longTTL)
+	if !got[4].Equal(got[1]) {
+		t.Errorf("Expiries: a key asked twice gave %v and %v", got[1], got[4])
+	}
+
+	// The expiry follows a rewrite, a Touch and a refreshing LoadVersion.
+	before = time.Now()
+	save(t, st, long, []byte("long again"), shortTTL)
+	after = time.Now()
+	s.checkExpiry(t, "an entry saved again with a shorter TTL", expiries(t, er, []string{long})[0], before, after, shortTTL)
+	if tc, ok := st.(backends.Toucher); ok {
+		before = time.Now()
+		if err := tc.Touch(ctx(t), short, longTTL); err != nil {
+			t.Fatalf("Touch: %v", err)
+		}
+		after = time.Now()
+		s.checkExpiry(t, "a touched entry", expiries(t, er, []string{short})[0], before, after, longTTL)
+	}
+	if cas, ok := st.(backends.CompareAndSwapper); ok {
+		before = time.Now()
+		rec := loadVersion(t, cas, long, longTTL)
+		after = time.Now()
+		if rec.Refreshed {
+			s.checkExpiry(t, "an entry refreshed by LoadVersion", expiries(t, er, []string{long})[0], before, after, longTTL)
+		}
+	}
+
+	// Many keys at once: stores batch them (DynamoDB reads 100 per call).
+	keys := make([]string, 250)
+	before = time.Now()
+	for i := range keys {
+		keys[i] = s.key(fmt.Sprintf("exp/many/%03d", i))
+		if i%2 == 0 {
+			save(t, st, keys[i], []byte("v"), longTTL)
+		}
+	}
+	after = time.Now()
+	for i, at := range expiries(t, er, keys) {
+		if i%2 == 0 {
+			s.checkExpiry(t, keys[i], at, before, after, longTTL)
+		} else if !at.IsZero() {
+			t.Errorf("Expiries: %s was never saved but expires at %v", keys[i], at)
+		}
+	}
+}
+
+func (s *suite) testExpiriesExpired(t *testing.T) {
+	st := s.open(t)
+	er, ok := st.(backends.ExpiryReporter)
+	if !ok {
+		t.Skip("store does not implement backends.ExpiryReporter")
+	}
+	expiring, live := s.key("exp/expiring"), s.key("exp/live")
+	save(t, st, expiring, []byte("x"), s.ttl())
+	save(t, st, live, []byte("y"), s.long())
+	s.waitPast(s.ttl())
+	got := expiries(t, er, []string{expiring, live})
+	if !got[0].IsZero() {
+		t.Errorf("Expiries: an expired entry is reported as expiring at %v; want the zero time", got[0])
+	}
+	if got[1].IsZero() {
+		t.Errorf("Expiries: a live entry is reported with the zero time")
+	}
 }

@@ -45,7 +45,7 @@ var cleanupCmd = &command{
 
 var lsCmd = &command{
 	name:    "ls",
-	summary: "list sessions: id, size, user (paged with --limit/--offset)",
+	summary: "list sessions: id, size, expiry, user (paged with --limit/--offset)",
 	flags: func(fs *flag.FlagSet, c *cli) {
 		fs.BoolVar(&c.jsonOut, "json", false, "print JSON")
 		fs.BoolVar(&c.fullIDs, "full-ids", false, "print whole session ids (they are credentials: anyone holding one is logged in)")
@@ -122,7 +122,12 @@ var statsCmd = &command{
 type row struct {
 	ID   string `json:"id"`
 	Size int    `json:"size"`
-	User string `json:"user,omitempty"`
+	// Expires is when the session expires; null when the store cannot
+	// tell (it does not implement backends.ExpiryReporter, or the entry
+	// has no expiry of its own).
+	Expires *time.Time `json:"expires"`
+	User    string     `json:"user,omitempty"`
+	key     string
 }
 
 func runLs(ctx context.Context, c *cli, _ []string) error {
@@ -141,20 +146,24 @@ func runLs(ctx context.Context, c *cli, _ []string) error {
 	}
 	rows := make([]row, 0, len(page))
 	err = c.scan(ctx, e, page, func(key string, data []byte) {
-		r := row{ID: c.showID(e.sid(key)), Size: len(data)}
+		r := row{ID: c.showID(e.sid(key)), Size: len(data), key: key}
 		r.User = e.userOf(key, data)
 		rows = append(rows, r)
 	})
 	if err != nil {
 		return err
 	}
+	if err := c.addExpiries(ctx, e, rows); err != nil {
+		return err
+	}
 	if c.jsonOut {
 		return c.writeJSON(map[string]any{"backend": e.backend(), "total": total, "offset": c.offset, "sessions": rows})
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSIZE\tUSER")
+	fmt.Fprintln(tw, "ID\tSIZE\tEXPIRES\tUSER")
+	now := time.Now()
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", r.ID, r.Size, r.User)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", r.ID, r.Size, showExpiry(r.Expires, now), r.User)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -163,6 +172,46 @@ func runLs(ctx context.Context, c *cli, _ []string) error {
 		fmt.Fprintf(c.stderr, "ginsession: showing %d of %d sessions from offset %d (--limit, --offset)\n", len(rows), total, c.offset)
 	}
 	return nil
+}
+
+// addExpiries fills in the rows' expiries, in one call for the page, when
+// the store can tell them (backends.ExpiryReporter).
+func (c *cli) addExpiries(ctx context.Context, e *env, rows []row) error {
+	er, ok := e.store.(backends.ExpiryReporter)
+	if !ok || len(rows) == 0 {
+		return nil
+	}
+	keys := make([]string, len(rows))
+	for i, r := range rows {
+		keys[i] = r.key
+	}
+	at, err := er.Expiries(ctx, keys)
+	if err != nil {
+		return err
+	}
+	if len(at) != len(rows) {
+		return fmt.Errorf("the %s store reported %d expiries for %d sessions", e.backend(), len(at), len(rows))
+	}
+	for i := range rows {
+		if !at[i].IsZero() {
+			t := at[i].UTC().Truncate(time.Millisecond)
+			rows[i].Expires = &t
+		}
+	}
+	return nil
+}
+
+// showExpiry prints an expiry as ls shows it: UTC to the second and how
+// long from now, or "-" when unknown.
+func showExpiry(at *time.Time, now time.Time) string {
+	if at == nil {
+		return "-"
+	}
+	left := at.Sub(now).Round(time.Second)
+	if left < 0 {
+		return at.Format(time.RFC3339) + " (expired)"
+	}
+	return at.Format(time.RFC3339) + " (in " + left.String() + ")"
 }
 
 func runStats(ctx context.Context, c *cli, _ []string) error {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ginsession/ginsession"
 	"github.com/ginsession/ginsession/internal/testserver"
@@ -172,9 +174,59 @@ func TestUsage(t *testing.T) {
 	}
 }
 
+// wantExpiry fails unless at is about the default lifetime (31 days)
+// after the sessions were seeded, between seeded and now.
+func wantExpiry(t *testing.T, what string, at *time.Time, seeded time.Time, lifetime time.Duration) {
+	t.Helper()
+	if at == nil {
+		t.Errorf("%s: expires is null; want about %v from the seeding", what, lifetime)
+		return
+	}
+	lo, hi := seeded.Add(lifetime-2*time.Second), time.Now().Add(lifetime+2*time.Second)
+	if at.Before(lo) || at.After(hi) {
+		t.Errorf("%s: expires %v; want between %v and %v", what, at, lo, hi)
+	}
+}
+
+// checkLsExpiries checks ls's EXPIRES column and --json's expires field.
+func checkLsExpiries(t *testing.T, cli func(...string) result, n int, seeded time.Time, lifetime time.Duration) {
+	t.Helper()
+	r := cli("ls")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != n+1 || !regexp.MustCompile(`^ID +SIZE +EXPIRES +USER$`).MatchString(lines[0]) {
+		t.Fatalf("ls: want the header ID SIZE EXPIRES USER and %d rows:\n%s", n, r)
+	}
+	cell := regexp.MustCompile(` (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) \(in (\S+)\) `)
+	for _, line := range lines[1:] {
+		m := cell.FindStringSubmatch(line)
+		if m == nil {
+			t.Errorf("row %q: no expiry column (want RFC 3339 UTC and \"(in ...)\")", line)
+			continue
+		}
+		at, err := time.Parse(time.RFC3339, m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		at = at.Add(time.Second) // printed to the second, truncated
+		wantExpiry(t, line, &at, seeded, lifetime)
+		if left, err := time.ParseDuration(m[2]); err != nil || left < lifetime-time.Minute || left > lifetime {
+			t.Errorf("row %q: \"in %s\"; want about %v", line, m[2], lifetime)
+		}
+	}
+	r = cli("ls", "--json")
+	var page struct{ Sessions []row }
+	if err := json.Unmarshal([]byte(r.stdout), &page); err != nil || r.code != 0 || len(page.Sessions) != n {
+		t.Fatalf("ls --json: %v\n%s", err, r)
+	}
+	for _, s := range page.Sessions {
+		wantExpiry(t, "ls --json "+s.ID, s.Expires, seeded, lifetime)
+	}
+}
+
 func TestFilesystem(t *testing.T) {
 	bin := buildCLI(t)
 	dir := t.TempDir()
+	seeded := time.Now()
 	m, ids := seed(t, ginsession.Options{Type: "filesystem", FileDir: dir}, 5)
 	store := m.Store()
 	ctx := context.Background()
@@ -223,6 +275,7 @@ func TestFilesystem(t *testing.T) {
 			page.Sessions[0].ID != ids[1] || page.Sessions[1].ID != ids[2] {
 			t.Fatalf("ls page: %+v, want ids %v", page, ids[1:3])
 		}
+		checkLsExpiries(t, cli, 5, seeded, m.Options().Lifetime)
 		for _, s := range page.Sessions {
 			data, _, err := store.Load(ctx, "session:"+s.ID)
 			if err != nil || s.Size != len(data) {
@@ -250,6 +303,12 @@ func TestFilesystem(t *testing.T) {
 		if data["cart"] != "<masked: list, 1 items>" || data["_permanent"] != true || data["n"] != "<masked: number>" {
 			t.Fatalf("masked data: %v", data)
 		}
+
+		var exp time.Time
+		if err := json.Unmarshal([]byte(`"`+fmt.Sprint(out["expires"])+`"`), &exp); err != nil {
+			t.Fatalf("show: expires = %v: %v", out["expires"], err)
+		}
+		wantExpiry(t, "show", &exp, seeded, m.Options().Lifetime)
 
 		r = cli("show", "--reveal", ids[0])
 		if r.code != 0 || strings.Contains(r.stdout, "tok-") || !strings.Contains(r.stdout, `"apple-`) || !strings.Contains(r.stdout, `"n": 7`) {
@@ -374,6 +433,7 @@ func TestRedis(t *testing.T) {
 	srv := testserver.SharedRedis(t)
 	prefix := "clitest:" + strings.ReplaceAll(t.Name(), "/", "_") + ":"
 	url := "redis://" + srv.Addr + "/0"
+	seeded := time.Now()
 	m, ids := seed(t, ginsession.Options{Type: "redis", Redis: url, KeyPrefix: prefix}, 3)
 	env := []string{"SESSION_TYPE=redis", "SESSION_REDIS=" + url, "SESSION_KEY_PREFIX=" + prefix}
 
@@ -382,6 +442,29 @@ func TestRedis(t *testing.T) {
 		t.Fatalf("ls: %s", r)
 	}
 	noFullID(t, r, ids)
+	checkLsExpiries(t, func(args ...string) result { return runCLI(t, bin, env, args...) }, 3, seeded, m.Options().Lifetime)
+
+	// A session some other writer stored without a TTL: its expiry is
+	// unknown, "-" and null.
+	rc := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rc.Close()
+	data, _, err := m.Store().Load(context.Background(), prefix+ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	const forever = "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz" // sorts last
+	if err := rc.Set(context.Background(), prefix+forever, data, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, bin, env, "ls", "--offset", "3")
+	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); r.code != 0 || len(lines) != 2 || !regexp.MustCompile(`^zzzzzzzzzzzz… +\d+ +- +u\d$`).MatchString(lines[1]) {
+		t.Fatalf("ls of a session without a TTL: want \"-\" in its EXPIRES column:\n%s", r)
+	}
+	r = runCLI(t, bin, env, "ls", "--offset", "3", "--json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"expires": null`) {
+		t.Fatalf("ls --json of a session without a TTL: want \"expires\": null:\n%s", r)
+	}
+	rc.Del(context.Background(), prefix+forever)
 	r = runCLI(t, bin, env, "show", "--reveal", ids[1][:10])
 	if r.code != 0 || !strings.Contains(r.stdout, `"backend": "redis"`) || !strings.Contains(r.stdout, `"apple-`) {
 		t.Fatalf("show: %s", r)
@@ -423,4 +506,44 @@ func TestMemcachedCannotList(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "memcached store keeps no index of sessions by user") {
 		t.Fatalf("revoke: %s", r)
 	}
+}
+
+// TestRedisIndexPrefix: with a SESSION_KEY_PREFIX that is a prefix of the
+// user indexes' "ginsession-users:" (an empty one becomes the default
+// "session:", but "gin" or "ginsession-" are possible), the indexes match
+// the same SCAN pattern as the sessions; ls and stats list and count the
+// sessions only.
+func TestRedisIndexPrefix(t *testing.T) {
+	bin := buildCLI(t)
+	srv := testserver.SharedRedis(t)
+	url := "redis://" + srv.Addr + "/1" // a database of this test's own
+	rc := redis.NewClient(&redis.Options{Addr: srv.Addr, DB: 1})
+	defer rc.Close()
+	if err := rc.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	m, ids := seed(t, ginsession.Options{Type: "redis", Redis: url, KeyPrefix: "gin"}, 4)
+	if n, err := rc.Keys(context.Background(), "ginsession-users:gin*").Result(); err != nil || len(n) != 2 {
+		t.Fatalf("want the two users' indexes in the database: %q, %v", n, err)
+	}
+	env := []string{"SESSION_TYPE=redis", "SESSION_REDIS=" + url, "SESSION_KEY_PREFIX=gin"}
+	r := runCLI(t, bin, env, "ls", "--json", "--full-ids")
+	var page struct {
+		Total    int
+		Sessions []row
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &page); err != nil || r.code != 0 {
+		t.Fatalf("ls --json: %v\n%s", err, r)
+	}
+	var got []string
+	for _, s := range page.Sessions {
+		got = append(got, s.ID)
+	}
+	if page.Total != 4 || strings.Join(got, ",") != strings.Join(ids, ",") {
+		t.Fatalf("ls lists %d: %q; want the 4 sessions %q only", page.Total, got, ids)
+	}
+	if r := runCLI(t, bin, env, "stats"); r.code != 0 || !strings.Contains(r.stdout, "sessions: 4\n") {
+		t.Fatalf("stats: %s", r)
+	}
+	testRevoke(t, m, func(args ...string) result { return runCLI(t, bin, env, args...) })
 }

@@ -72,6 +72,11 @@ func runShow(ctx context.Context, c *cli, args []string) error {
 	if u := e.userOf(key, data); u != "" {
 		out = append(out, member{"user", u})
 	}
+	exp := []row{{key: key}}
+	if err := c.addExpiries(ctx, e, exp); err != nil {
+		return err
+	}
+	out = append(out, member{"expires", exp[0].Expires})
 	out = append(out, member{"values", mode}, member{"data", obj})
 	return c.writeJSON(out)
 }

@@ -6,8 +6,8 @@
 // call after Settle without a failure — with the outage's duration.
 // Per-request detail is left to DEBUG.
 //
-// The tracker sees the store through wrappers (Store, CAS, Toucher) that
-// forward every call and observe its result, and through RequestFailed,
+// The tracker sees the store through wrappers (Store, CAS, Toucher,
+// UserIndexer) that forward every call and observe its result, and through RequestFailed,
 // called for each request answered by the ErrorHandler. It imports
 // neither the root package nor gin.
 package health
@@ -103,6 +103,9 @@ type Stats struct {
 	// Loads, Writes, Touches and Deletes count store calls, failed or not:
 	// Load and LoadVersion; Save and SaveIf; Touch; Delete.
 	Loads, Writes, Touches, Deletes uint64
+	// UserIndex counts calls to the store's user index, failed or not:
+	// LinkUser, UnlinkUser and UserKeys.
+	UserIndex uint64
 	// Unavailable counts calls that failed because the store did not
 	// answer or answered an error (connection refused, server error…).
 	Unavailable uint64
@@ -138,6 +141,7 @@ type Tracker struct {
 	settle time.Duration
 
 	loads, writes, touches, deletes          atomic.Uint64
+	userIndex                                atomic.Uint64
 	unavailable, timeouts, tooLarge, aborted atomic.Uint64
 	conflicts, failed, outages               atomic.Uint64
 	failedKind                               [Other + 1]atomic.Uint64
@@ -273,6 +277,7 @@ func (k Kind) String() string {
 func (t *Tracker) Stats() Stats {
 	s := Stats{
 		Loads: t.loads.Load(), Writes: t.writes.Load(), Touches: t.touches.Load(), Deletes: t.deletes.Load(),
+		UserIndex:   t.userIndex.Load(),
 		Unavailable: t.unavailable.Load(), Timeouts: t.timeouts.Load(), TooLarge: t.tooLarge.Load(), Canceled: t.aborted.Load(),
 		Conflicts: t.conflicts.Load(), FailedRequests: t.failed.Load(), Outages: t.outages.Load(),
 		FailedByKind: map[string]uint64{},
@@ -295,10 +300,10 @@ func (t *Tracker) Stats() Stats {
 }
 
 // Wrap returns st with every call counted and observed. The result
-// implements backends.CompareAndSwapper and backends.Toucher exactly when st
-// does, so that a caller discovering them by type assertion sees the same
-// capabilities; no other optional interface is forwarded (keep st itself
-// for Cleanup, Keys and Close).
+// implements backends.CompareAndSwapper, backends.Toucher and
+// backends.UserIndexer exactly when st does, so that a caller discovering
+// them by type assertion sees the same capabilities; no other optional
+// interface is forwarded (keep st itself for Cleanup, Keys and Close).
 func (t *Tracker) Wrap(st backends.Store) backends.Store {
 	if st == nil {
 		return nil
@@ -306,21 +311,50 @@ func (t *Tracker) Wrap(st backends.Store) backends.Store {
 	b := store{t: t, st: st}
 	c, isCAS := st.(backends.CompareAndSwapper)
 	tc, isToucher := st.(backends.Toucher)
+	ix, isIndexer := st.(backends.UserIndexer)
+	cw, tw, uw := cas{t: t, c: c}, toucher{t: t, tc: tc}, users{t: t, ix: ix}
 	switch {
+	case isCAS && isToucher && isIndexer:
+		return &casToucherUsersStore{b, cw, tw, uw}
 	case isCAS && isToucher:
-		return &casToucherStore{store: b, cas: cas{t: t, c: c}, toucher: toucher{t: t, tc: tc}}
+		return &casToucherStore{b, cw, tw}
+	case isCAS && isIndexer:
+		return &casUsersStore{b, cw, uw}
+	case isToucher && isIndexer:
+		return &toucherUsersStore{b, tw, uw}
 	case isCAS:
-		return &casStore{store: b, cas: cas{t: t, c: c}}
+		return &casStore{b, cw}
 	case isToucher:
-		return &toucherStore{store: b, toucher: toucher{t: t, tc: tc}}
+		return &toucherStore{b, tw}
+	case isIndexer:
+		return &usersStore{b, uw}
 	}
 	return &b
+}
+
+type casToucherUsersStore struct {
+	store
+	cas
+	toucher
+	users
 }
 
 type casToucherStore struct {
 	store
 	cas
 	toucher
+}
+
+type casUsersStore struct {
+	store
+	cas
+	users
+}
+
+type toucherUsersStore struct {
+	store
+	toucher
+	users
 }
 
 type casStore struct {
@@ -331,6 +365,11 @@ type casStore struct {
 type toucherStore struct {
 	store
 	toucher
+}
+
+type usersStore struct {
+	store
+	users
 }
 
 type store struct {
@@ -388,4 +427,30 @@ func (tc *toucher) Touch(ctx context.Context, key string, ttl time.Duration) err
 	err := tc.tc.Touch(ctx, key, ttl)
 	tc.t.Observe(err)
 	return err
+}
+
+type users struct {
+	t  *Tracker
+	ix backends.UserIndexer
+}
+
+func (u *users) LinkUser(ctx context.Context, user, key string, ttl time.Duration) error {
+	u.t.userIndex.Add(1)
+	err := u.ix.LinkUser(ctx, user, key, ttl)
+	u.t.Observe(err)
+	return err
+}
+
+func (u *users) UnlinkUser(ctx context.Context, user, key string) error {
+	u.t.userIndex.Add(1)
+	err := u.ix.UnlinkUser(ctx, user, key)
+	u.t.Observe(err)
+	return err
+}
+
+func (u *users) UserKeys(ctx context.Context, user string) ([]string, error) {
+	u.t.userIndex.Add(1)
+	keys, err := u.ix.UserKeys(ctx, user)
+	u.t.Observe(err)
+	return keys, err
 }

@@ -223,6 +223,56 @@ func (f failing) LoadVersion(context.Context, string, time.Duration) (backends.R
 	return backends.Record{}, f.err
 }
 func (f failing) SaveIf(context.Context, string, []byte, any, time.Duration) error { return f.err }
+func (f failing) LinkUser(context.Context, string, string, time.Duration) error    { return f.err }
+func (f failing) UnlinkUser(context.Context, string, string) error                 { return f.err }
+func (f failing) UserKeys(context.Context, string) ([]string, error)               { return nil, f.err }
+
+// TestWrapUsers: the user index calls are forwarded, counted in
+// Stats.UserIndex and observed like any store call.
+func TestWrapUsers(t *testing.T) {
+	tr, rec, _ := newTracker()
+	mem := memstore.New(memstore.Options{})
+	defer mem.Close()
+	ix := tr.Wrap(mem).(backends.UserIndexer)
+	ctx := context.Background()
+	if err := ix.LinkUser(ctx, "alice", "k1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.LinkUser(ctx, "alice", "k2", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.UnlinkUser(ctx, "alice", "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := ix.UserKeys(ctx, "alice"); err != nil || len(keys) != 1 || keys[0] != "k2" {
+		t.Fatalf("UserKeys through the wrapper = %q, %v; want [k2]", keys, err)
+	}
+	if keys, _ := mem.UserKeys(ctx, "alice"); len(keys) != 1 || keys[0] != "k2" {
+		t.Fatalf("the store's index holds %q; want [k2]", keys)
+	}
+	if s := tr.Stats(); s.UserIndex != 4 || s.Loads+s.Writes+s.Deletes+s.Touches != 0 || s.Unavailable != 0 {
+		t.Fatalf("stats: %+v; want 4 index calls and nothing else", s)
+	}
+
+	bad := failing{errors.New("connection refused")}
+	for range 2 {
+		ix := tr.Wrap(bad).(backends.UserIndexer)
+		e1 := ix.LinkUser(ctx, "u", "k", time.Second)
+		e2 := ix.UnlinkUser(ctx, "u", "k")
+		_, e3 := ix.UserKeys(ctx, "u")
+		for i, e := range []error{e1, e2, e3} {
+			if e != bad.err {
+				t.Errorf("call %d returned %v, want the store's error unchanged", i, e)
+			}
+		}
+	}
+	if s := tr.Stats(); s.UserIndex != 10 || s.Unavailable != 6 || !s.Down || s.Outages != 1 {
+		t.Fatalf("stats after failing index calls: %+v", s)
+	}
+	if got := rec.take(); len(got) != 1 {
+		t.Fatalf("%d log lines for one outage", len(got))
+	}
+}
 
 // TestWrappers: every call is forwarded and counted, its result observed.
 func TestWrappers(t *testing.T) {
@@ -291,28 +341,57 @@ func TestWrappers(t *testing.T) {
 func TestWrapCapabilities(t *testing.T) {
 	tr := New(Config{})
 	mem := memstore.New(memstore.Options{})
-	for _, tc := range []struct {
-		name         string
-		st           backends.Store
-		cas, toucher bool
-	}{
-		{"both", mem, true, true},
-		{"plain", struct{ backends.Store }{mem}, false, false},
-		{"cas", struct {
-			backends.Store
-			backends.CompareAndSwapper
-		}{mem, mem}, true, false},
-		{"toucher", struct {
-			backends.Store
-			backends.Toucher
-		}{mem, mem}, false, true},
-	} {
-		w := tr.Wrap(tc.st)
+	// Every combination of the three forwarded interfaces.
+	for mask := range 8 {
+		wantCAS, wantToucher, wantUsers := mask&1 != 0, mask&2 != 0, mask&4 != 0
+		var st backends.Store
+		switch mask {
+		case 0:
+			st = struct{ backends.Store }{mem}
+		case 1:
+			st = struct {
+				backends.Store
+				backends.CompareAndSwapper
+			}{mem, mem}
+		case 2:
+			st = struct {
+				backends.Store
+				backends.Toucher
+			}{mem, mem}
+		case 3:
+			st = struct {
+				backends.Store
+				backends.CompareAndSwapper
+				backends.Toucher
+			}{mem, mem, mem}
+		case 4:
+			st = struct {
+				backends.Store
+				backends.UserIndexer
+			}{mem, mem}
+		case 5:
+			st = struct {
+				backends.Store
+				backends.CompareAndSwapper
+				backends.UserIndexer
+			}{mem, mem, mem}
+		case 6:
+			st = struct {
+				backends.Store
+				backends.Toucher
+				backends.UserIndexer
+			}{mem, mem, mem}
+		case 7:
+			st = mem
+		}
+		w := tr.Wrap(st)
 		_, cas := w.(backends.CompareAndSwapper)
 		_, toucher := w.(backends.Toucher)
+		_, users := w.(backends.UserIndexer)
 		_, cleaner := w.(backends.Cleaner)
-		if cas != tc.cas || toucher != tc.toucher || cleaner {
-			t.Errorf("%s: wrapper has CAS %v, Toucher %v, Cleaner %v", tc.name, cas, toucher, cleaner)
+		if cas != wantCAS || toucher != wantToucher || users != wantUsers || cleaner {
+			t.Errorf("store %d: wrapper has CAS %v, Toucher %v, UserIndexer %v, Cleaner %v; want %v, %v, %v, false",
+				mask, cas, toucher, users, cleaner, wantCAS, wantToucher, wantUsers)
 		}
 	}
 }
