@@ -149,7 +149,6 @@ func NewMiddleware(opts Options) (*Middleware, error) {
 	m.cleaner, _ = m.store.(backends.Cleaner)
 	m.engine = engine.New(engine.Config{
 		Store:     m.instrument(),
-		Users:     userIndexer(m.store),
 		Format:    format,
 		Signer:    m.signer,
 		Sealer:    sealer,

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ginsession/ginsession/backends"
 	"github.com/ginsession/ginsession/internal/engine"
 )
 
@@ -70,13 +69,6 @@ func (m *Middleware) UserSessions(ctx context.Context, id string) ([]string, err
 	sort.Strings(ids)
 	return ids, nil
 }
-
-// userIndexer gives the engine no index of its own (nil): the engine then
-// takes the user index from the store it writes through, the instrumented
-// one (stats.go), whose wrapper forwards backends.UserIndexer and counts
-// every index call in Stats (UserIndex, and failures with the other
-// calls'). Handing the engine the raw store's index would bypass them.
-func userIndexer(backends.Store) backends.UserIndexer { return nil }
 
 func (m *Middleware) userError(err error) error {
 	if errors.Is(err, engine.ErrNoIndex) {
