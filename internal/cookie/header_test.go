@@ -170,3 +170,22 @@ func TestSignerSignAllocatesOnceForAnyLength(t *testing.T) {
 		}
 	}
 }
+
+// The cached Expires text is the one of the time asked for, to the second,
+// whatever the order of the times and their sub-second parts.
+func TestHTTPDateCache(t *testing.T) {
+	base := time.Date(2026, 4, 1, 11, 0, 0, 0, time.UTC)
+	for _, d := range []time.Duration{0, 999 * time.Millisecond, time.Second, 0, -time.Second, 24 * time.Hour, 1500 * time.Millisecond} {
+		at := base.Add(d).In(time.FixedZone("X", 3600))
+		got := string(appendHTTPDate(nil, at))
+		if want := at.UTC().Format(http.TimeFormat); got != want {
+			t.Errorf("appendHTTPDate(%v) = %q, want %q", at, got, want)
+		}
+	}
+	at := base.Add(time.Minute)
+	appendHTTPDate(nil, at)
+	buf := make([]byte, 0, 64)
+	if n := testing.AllocsPerRun(100, func() { buf = appendHTTPDate(buf[:0], at) }); n != 0 {
+		t.Errorf("a second already formatted allocates %v times", n)
+	}
+}

@@ -3,6 +3,7 @@ package cookie
 import (
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,9 +33,30 @@ func (s *Spec) Set(h http.Header, value string, expires time.Time, spare []strin
 	expiry := buf[:0]
 	if !expires.IsZero() {
 		expiry = append(expiry, "; Expires="...)
-		expiry = expires.UTC().AppendFormat(expiry, http.TimeFormat)
+		expiry = appendHTTPDate(expiry, expires)
 	}
 	s.add(h, value, expiry, spare)
+}
+
+// httpDate is one second's text in http.TimeFormat.
+type httpDate struct {
+	sec  int64
+	text string
+}
+
+// lastDate is the last Expires formatted: every permanent session's cookie
+// of the same second carries the same one, so it is formatted once a second.
+var lastDate atomic.Pointer[httpDate]
+
+// appendHTTPDate appends t, in UTC, in http.TimeFormat (to the second).
+func appendHTTPDate(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	if d := lastDate.Load(); d != nil && d.sec == sec {
+		return append(b, d.text...)
+	}
+	d := &httpDate{sec: sec, text: t.UTC().Format(http.TimeFormat)}
+	lastDate.Store(d)
+	return append(b, d.text...)
 }
 
 // Delete adds the Set-Cookie header that expires the cookie, replacing one an

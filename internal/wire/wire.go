@@ -164,9 +164,9 @@ type Entry struct {
 
 	rawKey  string // stored encoding of the key ("" when unknown)
 	raw     string // stored encoding of the value ("" when set by the program)
-	format  Format // format of raw and rawKey
 	val     any
-	decoded bool // val holds the decoded raw (without raw, val is the value)
+	format  Format // format of raw and rawKey
+	decoded bool   // val holds the decoded raw (without raw, val is the value)
 }
 
 // NewEntry returns an entry holding v under key. v should be a value
