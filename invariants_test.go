@@ -1241,3 +1241,52 @@ func TestRefreshRewriteNeverUndoesAConcurrentWrite(t *testing.T) {
 		t.Fatalf("refresh by %d SaveIf, %d Save: want conditional rewrites only", fs.count("SaveIf"), fs.count("Save"))
 	}
 }
+
+// wrappedWriter is what a middleware such as gzip puts in c.Writer.
+type wrappedWriter struct{ gin.ResponseWriter }
+
+// Default finds the session however c.Writer and c.Request were replaced
+// after the middleware: a writer wrapped by an inner middleware, a request
+// given a derived context (tracing), a c.Copy() in a goroutine. All of them
+// see the same Session, and its Set-Cookie still goes out.
+func TestDefaultFindsTheSessionBehindWrappers(t *testing.T) {
+	type ctxKey struct{}
+	var seen []*Session
+	a := newTestApp(t, Options{}, false, func(r *gin.Engine) {
+		r.GET("/", func(c *gin.Context) {
+			seen = append(seen, Default(c))
+			c.Writer = &wrappedWriter{c.Writer}
+			c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), ctxKey{}, 1))
+			s := Default(c)
+			seen = append(seen, s)
+			cp := c.Copy()
+			done := make(chan *Session)
+			go func() { done <- Default(cp) }()
+			seen = append(seen, <-done)
+			s.Set("k", "v")
+			c.String(200, "ok")
+		})
+	})
+	w := a.do("GET", "/", "")
+	if len(seen) != 3 || seen[0] != seen[1] || seen[1] != seen[2] {
+		t.Fatalf("Default gave different sessions: %p", seen)
+	}
+	if cookieOf(w, "session") == "" {
+		t.Fatalf("no Set-Cookie through the wrapped writer: %v", w.Header())
+	}
+}
+
+// Default on a route without the middleware panics with a message saying
+// what to do, also when the request carries a context of its own.
+func TestDefaultWithoutMiddlewarePanics(t *testing.T) {
+	r := gin.New()
+	var msg any
+	r.GET("/", func(c *gin.Context) {
+		defer func() { msg = recover() }()
+		Default(c)
+	})
+	r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	if s, _ := msg.(string); !strings.Contains(s, "r.Use(ginsession.New") {
+		t.Fatalf("panic = %v", msg)
+	}
+}
