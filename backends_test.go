@@ -66,9 +66,13 @@ func TestNoLostUpdatesBackends(t *testing.T) {
 			store, _ := h.open(t)
 			// Two middlewares over one store behave like two processes
 			// behind a load balancer: their writes really conflict.
+			// The budget is generous: this test is about lost updates,
+			// and 200 writers queued on one session of a slow server
+			// (FerretDB under -race on a busy machine) may take more than
+			// the default second each.
 			var engines []http.Handler
 			for range 2 {
-				mw, err := NewMiddleware(Options{Store: store})
+				mw, err := NewMiddleware(Options{Store: store, StoreTimeout: 10 * time.Second})
 				if err != nil {
 					t.Fatal(err)
 				}
