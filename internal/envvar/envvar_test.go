@@ -116,6 +116,7 @@ func TestBecause(t *testing.T) {
 	}
 	for raw, want := range map[string]string{
 		"redis://u:p@h": "redis://xxxxx@h", "tok@h": "xxxxx@h", "h:1": "h:1", "x://@h": "x://@h", "a@b@c": "xxxxx@c",
+		"pw@://": "xxxxx@://", "pw@x://h": "xxxxx@x://h", "r://u:p@h://": "r://xxxxx@h://",
 	} {
 		if got := redactURL(raw); got != want {
 			t.Errorf("redactURL(%q) = %q; want %q", raw, got, want)

@@ -34,14 +34,18 @@ func because(err error, raw string) string {
 var credentialToken = regexp.MustCompile(`[^\s"'(]*@`)
 
 // userinfo returns what stands in raw's credentials position: between
-// "://" (or the start when there is no scheme) and the last '@', or ""
-// when there is none.
+// "://" (or the start when there is no scheme before it) and the last '@',
+// or "" when there is none. A "://" after the last '@' is no scheme:
+// "pw@://" still has its credentials at the start.
 func userinfo(raw string) string {
+	at := strings.LastIndex(raw, "@")
+	if at < 0 {
+		return ""
+	}
 	start := 0
-	if i := strings.Index(raw, "://"); i >= 0 {
+	if i := strings.Index(raw[:at], "://"); i >= 0 {
 		start = i + len("://")
 	}
-	at := strings.LastIndex(raw, "@")
 	if at <= start {
 		return ""
 	}
