@@ -130,6 +130,7 @@ func TestStringValue(t *testing.T) {
 		{"bin", MsgPack, msgpack([]byte{0xc4, 1, 'x'}), want{"", false, false}},
 		{"array of str", MsgPack, msgpack([]byte{0x91, 0xa1, 'x'}), want{"", false, false}},
 		{"json plain", JSON, []byte(`{"k":"bob é"}`), want{"bob é", true, true}},
+		{"json empty", JSON, []byte(`{"k":""}`), want{"", true, true}},
 		{"json escaped", JSON, []byte(`{"k":"a\"b\u00e9"}`), want{"a\"bé", true, false}},
 		{"json number", JSON, []byte(`{"k":12}`), want{"", false, false}},
 		{"json list", JSON, []byte(`{"k":["x"]}`), want{"", false, false}},

@@ -749,7 +749,7 @@ func TestDecodeIntoReusedSlice(t *testing.T) {
 func TestValidString(t *testing.T) {
 	for _, n := range []int{0, 1, 31, 64, 65, 200} {
 		ascii := strings.Repeat("a", n)
-		for _, tail := range []string{"", "é", "\xff", "\xe2\x82", "€x", "\xc0\x80"} {
+		for _, tail := range []string{"", "é", "\xff", "\x80", "\x7f", "\xe2\x82", "€x", "\xc0\x80"} {
 			for _, s := range []string{ascii + tail, tail + ascii, ascii[:n/2] + tail + ascii[n/2:]} {
 				if got, want := validString(s), utf8.ValidString(s); got != want {
 					t.Errorf("validString(%q) = %t, want %t", s, got, want)

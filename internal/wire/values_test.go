@@ -14,14 +14,15 @@ func TestAsInt(t *testing.T) {
 	}{
 		{int(-3), -3}, {int8(-8), -8}, {int16(-16), -16}, {int32(-32), -32}, {int64(math.MinInt64), math.MinInt64},
 		{uint(3), 3}, {uint8(255), 255}, {uint16(65535), 65535}, {uint32(math.MaxUint32), math.MaxUint32},
-		{uint64(math.MaxInt64), math.MaxInt64}, {float64(42), 42}, {float32(-7), -7}, {big.NewInt(9), 9},
+		{uint64(math.MaxInt64), math.MaxInt64}, {uint(math.MaxInt64), math.MaxInt64}, {float64(42), 42},
+		{float64(math.MinInt64), math.MinInt64}, {-0x1p63 + 1024, math.MinInt64 + 1024}, {0x1p63 - 1024, math.MaxInt64 - 1023}, {float32(-7), -7}, {big.NewInt(9), 9},
 	}
 	for _, c := range ok {
 		if got, k := AsInt(c.v); !k || got != c.want {
 			t.Errorf("AsInt(%T %v) = %d, %v", c.v, c.v, got, k)
 		}
 	}
-	for _, v := range []any{uint64(math.MaxUint64), 1.5, math.NaN(), math.Inf(1), 1e19, "1", nil, true} {
+	for _, v := range []any{uint64(math.MaxUint64), uint64(1 << 63), uint(1 << 63), 0x1p63, -0x1p63 - 2048, float32(0x1p63), 1.5, math.NaN(), math.Inf(1), 1e19, "1", nil, true} {
 		if got, k := AsInt(v); k {
 			t.Errorf("AsInt(%T %v) = %d, true", v, v, got)
 		}
