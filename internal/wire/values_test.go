@@ -38,8 +38,13 @@ func TestAsFloat(t *testing.T) {
 			t.Errorf("AsFloat(%T %v) = %v, %v", c.v, c.v, got, ok)
 		}
 	}
-	if _, ok := AsFloat("1.5"); ok {
-		t.Error("asFloat accepted a string")
+	if got, ok := AsFloat(new(big.Int).Lsh(big.NewInt(3), 70)); !ok || got != 3*0x1p70 {
+		t.Errorf("AsFloat(3<<70) = %v, %v", got, ok)
+	}
+	for _, v := range []any{"1.5", (*big.Int)(nil), nil, true} {
+		if got, ok := AsFloat(v); ok {
+			t.Errorf("AsFloat(%T %v) = %v, true", v, v, got)
+		}
 	}
 }
 
@@ -75,7 +80,10 @@ func TestAsTime(t *testing.T) {
 	if got, ok := AsTime("2024-01-02T03:04:05"); !ok || !got.Equal(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)) || got.Location() != time.UTC {
 		t.Errorf("naive: %v, %v", got, ok)
 	}
-	for _, v := range []any{"2024-01-02", "yesterday", int64(0), nil} {
+	if got, ok := AsTime(&want); !ok || !got.Equal(want) {
+		t.Errorf("AsTime(*time.Time) = %v, %v", got, ok)
+	}
+	for _, v := range []any{"2024-01-02", "yesterday", int64(0), nil, (*time.Time)(nil)} {
 		if _, ok := AsTime(v); ok {
 			t.Errorf("AsTime(%v) succeeded", v)
 		}
