@@ -253,6 +253,7 @@ func TestDecodeErrorsPointAtTheFault(t *testing.T) {
 		{JSON, `[["a",1],[null,2]]`, `top-level array element 1 has an unhashable key`},
 		{JSON, `[["a",1],["b",2],["c"]]`, `top-level array element 2 is not a [key, value] pair`},
 		{JSON, `{"n":1e}`, `invalid character '}' at offset 7`},
+		{JSON, "{\"k\":\"a\\\"b\x01\"}", `control character in string at offset 10`},
 		{MsgPack, "\x81\xa1k\xd9\x0aabc", `declared length 10 at offset 5 exceeds the 3 remaining bytes`},
 		{MsgPack, "\x8a\xa1a\x01\xa1b\x02\xa1c\x03\xa1", `declared length 20 at offset 1 exceeds the 10 remaining bytes`},
 	}
@@ -439,6 +440,32 @@ func TestProbesCountEveryLookup(t *testing.T) {
 	} {
 		if probes, _ := decodeProbes(t, c.f, c.src); probes < n-1 {
 			t.Errorf("%s: %d keys counted %d probes, want at least %d", c.name, n, probes, n-1)
+		}
+	}
+}
+
+// TestMsgpackExtSizes: an extension value (kept from another program, or
+// set by the application) is written in the smallest form for its length,
+// fixext for 1, 2, 4, 8 and 16 bytes, else ext 8, 16 or 32 with the length
+// in big-endian, and reads back unchanged.
+func TestMsgpackExtSizes(t *testing.T) {
+	for _, c := range []struct {
+		n      int
+		header string
+	}{
+		{0, "\xc7\x00"}, {1, "\xd4"}, {2, "\xd5"}, {3, "\xc7\x03"}, {4, "\xd6"}, {8, "\xd7"}, {16, "\xd8"}, {17, "\xc7\x11"},
+		{255, "\xc7\xff"}, {256, "\xc8\x01\x00"}, {65535, "\xc8\xff\xff"}, {65536, "\xc9\x00\x01\x00\x00"},
+	} {
+		x := Ext{Type: 42, Data: bytes.Repeat([]byte{7}, c.n)}
+		got, err := MsgPack.AppendValue(nil, x)
+		want := c.header + "\x2a" + string(x.Data)
+		if err != nil || string(got) != want {
+			t.Errorf("%d bytes: %.12x..., %v; want %.12x...", c.n, got, err, want)
+			continue
+		}
+		v, err := decodeValue(MsgPack, string(got))
+		if e, ok := v.(Ext); err != nil || !ok || e.Type != 42 || !bytes.Equal(e.Data, x.Data) {
+			t.Errorf("%d bytes: decoded %T, %v", c.n, v, err)
 		}
 	}
 }
