@@ -225,6 +225,12 @@ func TestDepthLimitMapsAndArrays(t *testing.T) {
 			if _, err := f.Decode(nil, ok, Limits{MaxDepth: 3}); !errors.Is(err, ErrTooDeep) {
 				t.Errorf("%v map=%t: MaxDepth 3: %v", f, isMap, err)
 			}
+			// A MaxDepth above the default cannot let through what the
+			// values' decoding would then refuse: Decode's promise that
+			// Value does not fail after it holds.
+			if _, err := f.Decode(nil, deep, Limits{MaxDepth: 2 * DefaultMaxDepth}); !errors.Is(err, ErrTooDeep) {
+				t.Errorf("%v map=%t: MaxDepth above the default: Decode error %v, want ErrTooDeep", f, isMap, err)
+			}
 		}
 	}
 }

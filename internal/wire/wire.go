@@ -122,7 +122,9 @@ type Limits struct {
 	// with ErrTooLarge before any work. 0: no limit.
 	MaxInput int
 	// MaxDepth is the deepest nesting accepted (top-level map = 1).
-	// 0: DefaultMaxDepth.
+	// 0, or a value above DefaultMaxDepth: DefaultMaxDepth (values are
+	// decoded later within DefaultMaxDepth, so a deeper input that Decode
+	// accepted would fail then).
 	MaxDepth int
 	// MaxElements bounds the number of values (map keys included) in the
 	// input. 0: the input length in bytes (every element takes at least
@@ -131,7 +133,7 @@ type Limits struct {
 }
 
 func (l Limits) depth() int {
-	if l.MaxDepth > 0 {
+	if l.MaxDepth > 0 && l.MaxDepth < DefaultMaxDepth {
 		return l.MaxDepth
 	}
 	return DefaultMaxDepth
