@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -157,5 +158,81 @@ func TestEachCallItsContext(t *testing.T) {
 	}
 	if !errors.Is(ctx1.Err(), context.Canceled) || ctx2.Err() != nil {
 		t.Fatalf("first call's context: %v; second's: %v", ctx1.Err(), ctx2.Err())
+	}
+}
+
+// callCtx answers Err, Deadline, Done and Cause exactly as the context it
+// stands for (context.WithDeadline, over context.WithoutCancel for a write),
+// built or not, for deadlines before, at and after the moment it is asked,
+// under a live parent, a canceled one, and one with an earlier deadline.
+func TestCallCtxMatchesWithDeadline(t *testing.T) {
+	type parentCase struct {
+		name string
+		make func() (context.Context, context.CancelFunc)
+	}
+	cause := errors.New("client went away")
+	parents := []parentCase{
+		{"live", func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }},
+		{"canceled", func() (context.Context, context.CancelFunc) {
+			p, cancel := context.WithCancelCause(context.Background())
+			cancel(cause)
+			return p, func() {}
+		}},
+		{"earlier deadline, passed", func() (context.Context, context.CancelFunc) {
+			return context.WithDeadline(context.Background(), time.Now().Add(-time.Minute))
+		}},
+		{"earlier deadline, to come", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), time.Hour)
+		}},
+	}
+	offsets := []time.Duration{-time.Hour, -time.Millisecond, -time.Nanosecond, 0, 2 * time.Hour}
+	for _, pc := range parents {
+		for _, mode := range []callMode{callRead, callWrite} {
+			for _, off := range offsets {
+				for _, build := range []bool{false, true} {
+					name := fmt.Sprintf("%s/mode %d/%v/built %v", pc.name, mode, off, build)
+					parent, cancel := pc.make()
+					deadline := time.Now().Add(off) // at 0: the deadline is now, passed when asked
+					base := parent
+					if mode == callWrite {
+						base = context.WithoutCancel(parent)
+					}
+					want, wantCancel := context.WithDeadline(base, deadline)
+					var c callCtx
+					c.init(parent, deadline, mode)
+					if build {
+						c.Done()
+					}
+					wd, wok := want.Deadline()
+					if d, ok := c.Deadline(); !d.Equal(wd) || ok != wok {
+						t.Errorf("%s: Deadline = %v, %v; want %v, %v", name, d, ok, wd, wok)
+					}
+					if got, w := c.Err(), want.Err(); got != w {
+						t.Errorf("%s: Err = %v, want %v", name, got, w)
+					}
+					if got, w := context.Cause(&c), context.Cause(want); got != w {
+						t.Errorf("%s: Cause = %v, want %v", name, got, w)
+					}
+					if got, w := closed(c.Done()), closed(want.Done()); got != w {
+						t.Errorf("%s: Done closed = %v, want %v", name, got, w)
+					}
+					c.end()
+					wantCancel()
+					if got, w := c.Err(), want.Err(); got != w {
+						t.Errorf("%s: after the call: Err = %v, want %v", name, got, w)
+					}
+					cancel()
+				}
+			}
+		}
+	}
+}
+
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
