@@ -3,6 +3,7 @@ package engine
 import (
 	"net/http"
 	"net/http/httptest"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -72,4 +73,44 @@ func TestFirstCallContextAllocatesNothing(t *testing.T) {
 	if n != 0 {
 		t.Errorf("the first store call's context costs %v allocations, want 0", n)
 	}
+}
+
+// Sessions are encoded into a pooled scratch buffer: a small session costs
+// one allocation (its bytes, copied out at their size), and the bytes handed
+// to the store are its own (a store may keep them, as the memory store does).
+func TestEncodeReusesItsBuffer(t *testing.T) {
+	h := newHarness(t, false, nil)
+	first := []wire.Entry{wire.NewEntry("a", "first value")}
+	data, err := h.e.encode("k", first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := string(data)
+	second := []wire.Entry{wire.NewEntry("a", "other value")}
+	if _, err := h.e.encode("k", second); err != nil {
+		t.Fatal(err)
+	}
+	if string(data) != keep || cap(data) >= 1024 {
+		t.Fatalf("encoded bytes changed by a later encoding or not copied out of the scratch buffer (len %d, cap %d)", len(data), cap(data))
+	}
+	if raceEnabled() {
+		t.Skip("allocation counts need a non-race build (sync.Pool drops items under -race)")
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = h.e.encode("k", second) }); n != 1 {
+		t.Errorf("encoding a small session allocates %v times, want 1", n)
+	}
+}
+
+// raceEnabled reports whether the test binary was built with -race.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
 }
