@@ -52,32 +52,46 @@ func (r *Request) noteRepair(key string) {
 	}
 }
 
-// repair returns v with every string repaired: strings, slices and maps of
-// them directly; any other value through its JSON form (encoding/json
-// repairs strings the same way).
+// repair returns v with every string repaired as repairUTF8 does: strings
+// (of any string type), slices, arrays and string-keyed maps directly, so
+// that each maximal ill-formed sequence becomes one U+FFFD wherever the
+// string is; any other value (a struct) through its JSON form, where
+// encoding/json replaces each invalid byte.
 func repair(v any) any {
 	switch x := v.(type) {
 	case string:
 		return repairUTF8(x)
 	case []string:
+		if x == nil {
+			return nil // null, not empty (as Normalize gives a typed nil)
+		}
 		out := make([]any, len(x))
 		for i, s := range x {
 			out[i] = repairUTF8(s)
 		}
 		return out
 	case []any:
+		if x == nil {
+			return nil // null, not empty (as Normalize gives a typed nil)
+		}
 		out := make([]any, len(x))
 		for i, e := range x {
 			out[i] = repair(e)
 		}
 		return out
 	case map[string]any:
+		if x == nil {
+			return nil // null, not empty (as Normalize gives a typed nil)
+		}
 		out := make(map[string]any, len(x))
 		for k, e := range x {
 			out[repairUTF8(k)] = repair(e)
 		}
 		return out
 	case map[string]string:
+		if x == nil {
+			return nil // null, not empty (as Normalize gives a typed nil)
+		}
 		out := make(map[string]any, len(x))
 		for k, e := range x {
 			out[repairUTF8(k)] = repairUTF8(e)
@@ -89,10 +103,32 @@ func repair(v any) any {
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
 		reflect.Float32, reflect.Float64:
 		return v // no string inside: kept as it is (an integer must not become a float)
+	case reflect.String: // a named string type
+		return repairUTF8(rv.String())
 	case reflect.Slice, reflect.Array:
 		if rv.Type().Elem().Kind() == reflect.Uint8 {
 			return v // bytes need no repair
 		}
+		if rv.Kind() == reflect.Slice && rv.IsNil() {
+			return nil // null, not empty (as Normalize gives a typed nil)
+		}
+		out := make([]any, rv.Len())
+		for i := range out {
+			out[i] = repair(rv.Index(i).Interface())
+		}
+		return out
+	case reflect.Map:
+		if rv.Type().Key().Kind() != reflect.String {
+			break // not encodable: the caller's Normalize reports it
+		}
+		if rv.IsNil() {
+			return nil
+		}
+		out := make(map[string]any, rv.Len())
+		for it := rv.MapRange(); it.Next(); {
+			out[repairUTF8(it.Key().String())] = repair(it.Value().Interface())
+		}
+		return out
 	}
 	if _, isTime := v.(time.Time); isTime {
 		return v

@@ -508,3 +508,33 @@ func TestPlan(t *testing.T) {
 		t.Error("idle timeout refreshes")
 	}
 }
+
+type roleName string
+
+// Invalid UTF-8 is repaired the same way wherever the string is: in a named
+// string type, a slice, array or map of any element type, a map key — as
+// if the caller had stored the repaired strings (each maximal ill-formed
+// sequence one U+FFFD, as Werkzeug decodes; "\xe2\x82" is one sequence).
+func TestRepairLikeAPlainStringEverywhere(t *testing.T) {
+	const bad, good = "x\xe2\x82y\xff", "x\uFFFDy\uFFFD"
+	pairs := []struct{ bad, good any }{
+		{roleName(bad), roleName(good)},
+		{[]roleName{bad, "ok"}, []roleName{good, "ok"}},
+		{[2]string{bad, "ok"}, [2]string{good, "ok"}},
+		{map[string]roleName{"k": bad}, map[string]roleName{"k": good}},
+		{map[roleName]int64{bad: 1}, map[roleName]int64{good: 1}},
+		{map[string][]string{"k": {bad}, "nil": nil}, map[string][]string{"k": {good}, "nil": nil}},
+		{[][]any{{bad, int64(1)}, nil}, [][]any{{good, int64(1)}, nil}},
+		{map[string]map[string]any{"m": {bad: bad, "n": nil, "i": int64(1) << 60}}, map[string]map[string]any{"m": {good: good, "n": nil, "i": int64(1) << 60}}},
+	}
+	for _, f := range []wire.Format{wire.MsgPack, wire.JSON} {
+		h := newHarness(t, false, func(c *Config) { c.Format = f })
+		for _, p := range pairs {
+			sid := h.newSession("bad", p.bad, "good", p.good)
+			stored, _ := h.stored(sid)
+			if !reflect.DeepEqual(stored["bad"], stored["good"]) {
+				t.Errorf("format %d: %T repaired to %#v, want %#v", f, p.bad, stored["bad"], stored["good"])
+			}
+		}
+	}
+}
