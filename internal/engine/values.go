@@ -53,10 +53,11 @@ func (r *Request) noteRepair(key string) {
 }
 
 // repair returns v with every string repaired as repairUTF8 does: strings
-// (of any string type), slices, arrays and string-keyed maps directly, so
-// that each maximal ill-formed sequence becomes one U+FFFD wherever the
-// string is; any other value (a struct) through its JSON form, where
-// encoding/json replaces each invalid byte.
+// (of any string type), slices, arrays, string-keyed maps and pointers
+// directly, so that each maximal ill-formed sequence becomes one U+FFFD
+// wherever the string is; any other value (a struct) through its JSON form,
+// where encoding/json replaces each invalid byte, as Normalize does for a
+// struct on its own.
 func repair(v any) any {
 	switch x := v.(type) {
 	case string:
@@ -105,6 +106,11 @@ func repair(v any) any {
 		return v // no string inside: kept as it is (an integer must not become a float)
 	case reflect.String: // a named string type
 		return repairUTF8(rv.String())
+	case reflect.Pointer:
+		if rv.IsNil() {
+			return nil
+		}
+		return repair(rv.Elem().Interface())
 	case reflect.Slice, reflect.Array:
 		if rv.Type().Elem().Kind() == reflect.Uint8 {
 			return v // bytes need no repair

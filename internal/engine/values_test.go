@@ -511,6 +511,8 @@ func TestPlan(t *testing.T) {
 
 type roleName string
 
+func ptr[T any](v T) *T { return &v }
+
 // Invalid UTF-8 is repaired the same way wherever the string is: in a named
 // string type, a slice, array or map of any element type, a map key — as
 // if the caller had stored the repaired strings (each maximal ill-formed
@@ -526,9 +528,18 @@ func TestRepairLikeAPlainStringEverywhere(t *testing.T) {
 		{map[string][]string{"k": {bad}, "nil": nil}, map[string][]string{"k": {good}, "nil": nil}},
 		{[][]any{{bad, int64(1)}, nil}, [][]any{{good, int64(1)}, nil}},
 		{map[string]map[string]any{"m": {bad: bad, "n": nil, "i": int64(1) << 60}}, map[string]map[string]any{"m": {good: good, "n": nil, "i": int64(1) << 60}}},
+		{&[]*roleName{ptr(roleName(bad)), nil}, &[]*roleName{ptr(roleName(good)), nil}},
+		{map[string]*string{"k": ptr(bad)}, map[string]*string{"k": ptr(good)}},
 	}
 	for _, f := range []wire.Format{wire.MsgPack, wire.JSON} {
 		h := newHarness(t, false, func(c *Config) { c.Format = f })
+		// A struct goes through encoding/json, beside a bad string as alone.
+		st := profile{Name: bad, Tags: []string{bad}}
+		sid := h.newSession("alone", st, "beside", []any{st, bad})
+		stored, _ := h.stored(sid)
+		if beside, _ := stored["beside"].([]any); len(beside) != 2 || !reflect.DeepEqual(beside[0], stored["alone"]) || beside[1] != good {
+			t.Errorf("format %d: a struct beside a bad string = %#v, alone %#v", f, stored["beside"], stored["alone"])
+		}
 		for _, p := range pairs {
 			sid := h.newSession("bad", p.bad, "good", p.good)
 			stored, _ := h.stored(sid)
