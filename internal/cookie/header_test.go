@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -188,4 +189,32 @@ func TestHTTPDateCache(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { buf = appendHTTPDate(buf[:0], at) }); n != 0 {
 		t.Errorf("a second already formatted allocates %v times", n)
 	}
+}
+
+// The cached Expires text is shared by every request: goroutines formatting
+// different seconds at once (either side of a second boundary, and before
+// 1970, where a second's sub-second part counts down from the next) each get
+// their own second's text.
+func TestHTTPDateCacheConcurrent(t *testing.T) {
+	base := time.Date(2026, 4, 1, 11, 0, 59, 0, time.UTC)
+	times := []time.Time{
+		base.Add(-time.Nanosecond), base, base.Add(999999999), base.Add(time.Second),
+		time.Unix(-1, 1), time.Unix(-1, 999999999), time.Unix(0, 0), time.Unix(-2, 0),
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf [64]byte
+			for i := range 2000 {
+				at := times[(g+i)%len(times)]
+				if got, want := string(appendHTTPDate(buf[:0], at)), at.UTC().Format(http.TimeFormat); got != want {
+					t.Errorf("appendHTTPDate(%v) = %q, want %q", at, got, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
