@@ -58,7 +58,16 @@ func (r *Request) noteRepair(key string) {
 // wherever the string is; any other value (a struct) through its JSON form,
 // where encoding/json replaces each invalid byte, as Normalize does for a
 // struct on its own.
-func repair(v any) any {
+func repair(v any) any { return repairAt(v, 0) }
+
+// repairAt is repair of a value nested depth levels down. Past the
+// deepest level Normalize accepts (wire.DefaultMaxDepth levels, the top
+// one being depth 0) it returns v as it is, for Normalize to reject: a
+// value that contains itself is refused, not followed forever.
+func repairAt(v any, depth int) any {
+	if depth >= wire.DefaultMaxDepth {
+		return v
+	}
 	switch x := v.(type) {
 	case string:
 		return repairUTF8(x)
@@ -77,7 +86,7 @@ func repair(v any) any {
 		}
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = repair(e)
+			out[i] = repairAt(e, depth+1)
 		}
 		return out
 	case map[string]any:
@@ -86,7 +95,7 @@ func repair(v any) any {
 		}
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[repairUTF8(k)] = repair(e)
+			out[repairUTF8(k)] = repairAt(e, depth+1)
 		}
 		return out
 	case map[string]string:
@@ -110,7 +119,7 @@ func repair(v any) any {
 		if rv.IsNil() {
 			return nil
 		}
-		return repair(rv.Elem().Interface())
+		return repairAt(rv.Elem().Interface(), depth+1)
 	case reflect.Slice, reflect.Array:
 		if rv.Type().Elem().Kind() == reflect.Uint8 {
 			return v // bytes need no repair
@@ -120,7 +129,7 @@ func repair(v any) any {
 		}
 		out := make([]any, rv.Len())
 		for i := range out {
-			out[i] = repair(rv.Index(i).Interface())
+			out[i] = repairAt(rv.Index(i).Interface(), depth+1)
 		}
 		return out
 	case reflect.Map:
@@ -132,7 +141,7 @@ func repair(v any) any {
 		}
 		out := make(map[string]any, rv.Len())
 		for it := rv.MapRange(); it.Next(); {
-			out[repairUTF8(it.Key().String())] = repair(it.Value().Interface())
+			out[repairUTF8(it.Key().String())] = repairAt(it.Value().Interface(), depth+1)
 		}
 		return out
 	}

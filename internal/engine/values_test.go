@@ -549,3 +549,60 @@ func TestRepairLikeAPlainStringEverywhere(t *testing.T) {
 		}
 	}
 }
+
+type ring []any
+
+// A value that contains itself and an invalid string is refused with a
+// clear error (its repair once recursed until the stack overflowed, a crash
+// no recover catches).
+func TestRepairOfACyclicValue(t *testing.T) {
+	h := newHarness(t, false, nil)
+	m := map[string]any{"bad": "\xff"}
+	m["self"] = m
+	r := ring{"\xff", nil}
+	r[1] = r
+	for _, v := range []any{m, r} {
+		res := h.do("", func(r *Request) {
+			r.Set("ok", "1")
+			r.Set("k", v)
+		})
+		if !errors.Is(res.err, ErrNotEncodable) {
+			t.Errorf("%T containing itself: commit = %v", v, res.err)
+		}
+	}
+	if h.mem.Len() != 0 {
+		t.Error("stored a session holding a cyclic value")
+	}
+}
+
+// repair goes as deep as a value may be: a bad string at the deepest level
+// Normalize accepts is repaired, one level deeper is refused as too deep.
+func TestRepairAsDeepAsNormalize(t *testing.T) {
+	nest := func(n int, s string) any {
+		var v any = s
+		for range n {
+			v = []any{v}
+		}
+		return v
+	}
+	deepest := -1
+	for n := 0; n < 2*wire.DefaultMaxDepth; n++ {
+		if _, err := wire.MsgPack.Normalize(nest(n, "ok")); err != nil {
+			break
+		}
+		deepest = n
+	}
+	if deepest < 1 {
+		t.Fatalf("Normalize accepts %d levels", deepest)
+	}
+	h := newHarness(t, false, nil)
+	for _, n := range []int{deepest, deepest + 1} {
+		res := h.do("", func(r *Request) { r.Set("k", nest(n, "\xff")) })
+		if n == deepest && res.err != nil {
+			t.Errorf("%d levels (the deepest Normalize accepts) with a bad string: %v", n, res.err)
+		}
+		if n > deepest && !errors.Is(res.err, ErrNotEncodable) {
+			t.Errorf("%d levels: %v", n, res.err)
+		}
+	}
+}
