@@ -550,18 +550,27 @@ func TestRepairLikeAPlainStringEverywhere(t *testing.T) {
 	}
 }
 
-type ring []any
+type (
+	ring []any
+	rmap map[string]any
+)
 
 // A value that contains itself and an invalid string is refused with a
 // clear error (its repair once recursed until the stack overflowed, a crash
-// no recover catches).
+// no recover catches): a cycle through each kind repair walks.
 func TestRepairOfACyclicValue(t *testing.T) {
 	h := newHarness(t, false, nil)
 	m := map[string]any{"bad": "\xff"}
 	m["self"] = m
+	a := []any{"\xff", nil}
+	a[1] = a
 	r := ring{"\xff", nil}
 	r[1] = r
-	for _, v := range []any{m, r} {
+	rm := rmap{"bad": "\xff"}
+	rm["self"] = rm
+	pm := map[string]any{}
+	pm["p"] = &pm
+	for _, v := range []any{m, a, []any{"\xff", r}, []any{"\xff", rm}, []any{"\xff", &pm}} {
 		res := h.do("", func(r *Request) {
 			r.Set("ok", "1")
 			r.Set("k", v)
