@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ginsession/ginsession/internal/race"
 )
 
 func TestRead(t *testing.T) {
@@ -159,7 +161,7 @@ func TestNewIDLong(t *testing.T) {
 }
 
 func TestSignerSignAllocatesOnceForAnyLength(t *testing.T) {
-	if testing.Short() || raceEnabled() {
+	if testing.Short() || race.Enabled {
 		t.Skip("allocation counts need a non-race build (sync.Pool drops items under -race)")
 	}
 	s := NewSigner("k", nil)

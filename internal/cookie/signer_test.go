@@ -4,9 +4,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
-	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/ginsession/ginsession/internal/race"
 )
 
 // signingVectors is the `signing` section of testdata/flask-session-0.8.0.json.
@@ -208,7 +209,7 @@ func TestSignerConcurrent(t *testing.T) {
 }
 
 func TestSignerAllocs(t *testing.T) {
-	if testing.Short() || raceEnabled() {
+	if testing.Short() || race.Enabled {
 		t.Skip("allocation counts need a non-race build (sync.Pool drops items under -race)")
 	}
 	s := NewSigner("k", []string{"f1"})
@@ -221,20 +222,6 @@ func TestSignerAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { s.Sign(sid) }); n > 1 {
 		t.Errorf("sign allocates %v times per call, want 1", n)
 	}
-}
-
-// raceEnabled reports whether the test binary was built with -race.
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
 }
 
 func BenchmarkSignerUnsign(b *testing.B) {

@@ -4,9 +4,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"runtime/debug"
 	"testing"
 	"time"
+
+	"github.com/ginsession/ginsession/internal/race"
 
 	"github.com/ginsession/ginsession/internal/wire"
 )
@@ -94,7 +95,7 @@ func TestEncodeReusesItsBuffer(t *testing.T) {
 	if string(data) != keep || cap(data) >= 1024 {
 		t.Fatalf("encoded bytes changed by a later encoding or not copied out of the scratch buffer (len %d, cap %d)", len(data), cap(data))
 	}
-	if raceEnabled() {
+	if race.Enabled {
 		t.Skip("allocation counts need a non-race build (sync.Pool drops items under -race)")
 	}
 	// Two collections empty the pool (it keeps a victim cache for one), so
@@ -104,18 +105,4 @@ func TestEncodeReusesItsBuffer(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _, _ = h.e.encode("k", second) }); n != 1 {
 		t.Errorf("encoding a small session allocates %v times, want 1", n)
 	}
-}
-
-// raceEnabled reports whether the test binary was built with -race.
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
 }
