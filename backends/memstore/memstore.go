@@ -201,19 +201,44 @@ func (st *state) live(key string, now time.Time) *entry {
 	return e
 }
 
+// lock checks ctx and takes the store's lock; when err is nil the caller
+// holds st.mu and unlocks it. A closed store gives errClosed.
+func (s *Store) lock(ctx context.Context) (st *state, err error) {
+	if err := check(ctx); err != nil {
+		return nil, err
+	}
+	st = s.s
+	st.mu.Lock()
+	if st.closed {
+		st.mu.Unlock()
+		return nil, errClosed
+	}
+	return st, nil
+}
+
+// rlock is lock for reading: the caller releases it with st.mu.RUnlock.
+func (s *Store) rlock(ctx context.Context) (st *state, err error) {
+	if err := check(ctx); err != nil {
+		return nil, err
+	}
+	st = s.s
+	st.mu.RLock()
+	if st.closed {
+		st.mu.RUnlock()
+		return nil, errClosed
+	}
+	return st, nil
+}
+
 // Load returns a copy of the value stored under key. Missing and expired
 // keys give found=false.
 func (s *Store) Load(ctx context.Context, key string) ([]byte, bool, error) {
-	if err := check(ctx); err != nil {
+	now := s.s.now()
+	st, err := s.rlock(ctx)
+	if err != nil {
 		return nil, false, err
 	}
-	st := s.s
-	now := st.now()
-	st.mu.RLock()
 	defer st.mu.RUnlock()
-	if st.closed {
-		return nil, false, errClosed
-	}
 	e := st.live(key, now)
 	if e == nil {
 		return nil, false, nil
@@ -223,16 +248,12 @@ func (s *Store) Load(ctx context.Context, key string) ([]byte, bool, error) {
 
 // Save stores a copy of data under key, expiring after ttl.
 func (s *Store) Save(ctx context.Context, key string, data []byte, ttl time.Duration) error {
-	if err := check(ctx); err != nil {
+	buf := clone(data)
+	st, err := s.lock(ctx)
+	if err != nil {
 		return err
 	}
-	buf := clone(data)
-	st := s.s
-	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.closed {
-		return errClosed
-	}
 	st.put(key, buf, st.now().Add(ttl))
 	return nil
 }
@@ -281,15 +302,11 @@ func (st *state) removeExpired(now time.Time) int {
 
 // Delete removes key; a missing key is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := check(ctx); err != nil {
+	st, err := s.lock(ctx)
+	if err != nil {
 		return err
 	}
-	st := s.s
-	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.closed {
-		return errClosed
-	}
 	if e := st.entries[key]; e != nil {
 		st.remove(e)
 	}
@@ -299,15 +316,11 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // Touch resets the expiry of a live entry to ttl from now. A missing or
 // expired key is left missing.
 func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
-	if err := check(ctx); err != nil {
+	st, err := s.lock(ctx)
+	if err != nil {
 		return err
 	}
-	st := s.s
-	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.closed {
-		return errClosed
-	}
 	now := st.now()
 	if e := st.live(key, now); e != nil {
 		e.expires = now.Add(ttl)
@@ -320,28 +333,24 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 // uint64. When refresh is positive it also resets the expiry to refresh
 // from now and sets Record.Refreshed; the version is unchanged by that.
 func (s *Store) LoadVersion(ctx context.Context, key string, refresh time.Duration) (backends.Record, error) {
-	if err := check(ctx); err != nil {
-		return backends.Record{}, err
-	}
-	st := s.s
 	if refresh <= 0 {
-		now := st.now()
-		st.mu.RLock()
-		defer st.mu.RUnlock()
-		if st.closed {
-			return backends.Record{}, errClosed
+		now := s.s.now()
+		st, err := s.rlock(ctx)
+		if err != nil {
+			return backends.Record{}, err
 		}
+		defer st.mu.RUnlock()
 		e := st.live(key, now)
 		if e == nil {
 			return backends.Record{}, nil
 		}
 		return backends.Record{Data: slices.Clone(e.data), Found: true, Version: e.version}, nil
 	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closed {
-		return backends.Record{}, errClosed
+	st, err := s.lock(ctx)
+	if err != nil {
+		return backends.Record{}, err
 	}
+	defer st.mu.Unlock()
 	now := st.now()
 	e := st.live(key, now)
 	if e == nil {
@@ -357,9 +366,6 @@ func (s *Store) LoadVersion(ctx context.Context, key string, refresh time.Durati
 // is no live entry. Otherwise it returns an error matching
 // backends.ErrConflict. A version of any other type is an error.
 func (s *Store) SaveIf(ctx context.Context, key string, data []byte, version any, ttl time.Duration) error {
-	if err := check(ctx); err != nil {
-		return err
-	}
 	var want uint64
 	if version != nil {
 		v, ok := version.(uint64)
@@ -369,12 +375,11 @@ func (s *Store) SaveIf(ctx context.Context, key string, data []byte, version any
 		want = v
 	}
 	buf := clone(data)
-	st := s.s
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closed {
-		return errClosed
+	st, err := s.lock(ctx)
+	if err != nil {
+		return err
 	}
+	defer st.mu.Unlock()
 	now := st.now()
 	e := st.live(key, now)
 	if version == nil && e != nil || version != nil && (e == nil || e.version != want) {
@@ -386,15 +391,11 @@ func (s *Store) SaveIf(ctx context.Context, key string, data []byte, version any
 
 // Cleanup removes every expired entry and reports how many it removed.
 func (s *Store) Cleanup(ctx context.Context) (int, error) {
-	if err := check(ctx); err != nil {
+	st, err := s.lock(ctx)
+	if err != nil {
 		return 0, err
 	}
-	st := s.s
-	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.closed {
-		return 0, errClosed
-	}
 	now := st.now()
 	n := st.removeExpired(now)
 	st.pruneLinks(now) // links to the sessions just removed, and older ones

@@ -25,15 +25,11 @@ const linkGrace = time.Minute
 // LinkUser records that key belongs to user until ttl from now (a later
 // expiry already recorded is kept).
 func (s *Store) LinkUser(ctx context.Context, user, key string, ttl time.Duration) error {
-	if err := check(ctx); err != nil {
+	st, err := s.lock(ctx)
+	if err != nil {
 		return err
 	}
-	st := s.s
-	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.closed {
-		return errClosed
-	}
 	if st.users == nil {
 		st.users = map[string]map[string]link{}
 	}
@@ -56,15 +52,11 @@ func (s *Store) LinkUser(ctx context.Context, user, key string, ttl time.Duratio
 
 // UnlinkUser removes key from user's index.
 func (s *Store) UnlinkUser(ctx context.Context, user, key string) error {
-	if err := check(ctx); err != nil {
+	st, err := s.lock(ctx)
+	if err != nil {
 		return err
 	}
-	st := s.s
-	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.closed {
-		return errClosed
-	}
 	if links := st.users[user]; links != nil {
 		delete(links, key)
 		if len(links) == 0 {
@@ -77,15 +69,11 @@ func (s *Store) UnlinkUser(ctx context.Context, user, key string) error {
 // UserKeys returns the keys linked to user whose links have not expired,
 // pruning the links to sessions that are gone.
 func (s *Store) UserKeys(ctx context.Context, user string) ([]string, error) {
-	if err := check(ctx); err != nil {
+	st, err := s.lock(ctx)
+	if err != nil {
 		return nil, err
 	}
-	st := s.s
-	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.closed {
-		return nil, errClosed
-	}
 	links := st.users[user]
 	st.pruneUser(user, links, st.now())
 	keys := make([]string, 0, len(links))
